@@ -1,0 +1,113 @@
+"""The `kerasseq` command: train, export, predict, presets.
+
+TensorFlow is imported only by `train` and `export`; `predict` runs on onnxruntime alone.
+Every error becomes one line on stderr and a non-zero exit, never a traceback.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def _train(args):
+    from kerasseq.train import train
+
+    out = train(preset=args.preset, data=args.data, epochs=args.epochs, out=args.out,
+                export=args.export, seed=args.seed)
+    metrics = _load(os.path.join(out, "metrics.json"))
+    print(f"test accuracy {metrics['test_accuracy']:.4f}  loss {metrics['test_loss']:.4f}  "
+          f"({metrics['epochs_run']} epochs, {metrics['train_seconds']} s)")
+    if args.export:
+        _print_export(_load(os.path.join(out, "export_report.json")))
+    print(f"bundle written to {out}")
+
+
+def _export(args):
+    from kerasseq.export import export_bundle
+
+    _print_export(export_bundle(args.bundle, opset=args.opset))
+
+
+def _print_export(report):
+    loops = f", {report['loop_nodes']} Loop node(s): slow recurrent graph" if report["loop_nodes"] else ""
+    print(f"exported model.onnx (opset {report['opset']}): max |onnx - keras| = {report['max_abs_diff']:.2e} "
+          f"over {sum(report['rows'].values())} rows at batch sizes "
+          f"{', '.join(report['max_abs_diff_by_batch_size'])}{loops}")
+
+
+def _predict(args):
+    from kerasseq.serve import Predictor
+
+    texts = list(args.texts)
+    if args.file:
+        with open(args.file, encoding="utf-8") as f:
+            texts += [line.rstrip("\n") for line in f]
+    if not texts:
+        raise ValueError("give at least one text, or --file with one text per line")
+    predictor = Predictor(args.bundle)
+    for text, result in zip(texts, predictor.predict(texts)):
+        print(json.dumps({"text": text, **result}, ensure_ascii=False))
+
+
+def _presets(args):
+    from kerasseq.models import PRESETS, get_preset
+
+    for name in PRESETS:
+        print(f"{name:20s} {get_preset(name).description}")
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def build_parser():
+    from kerasseq import __version__
+
+    parser = argparse.ArgumentParser(prog="kerasseq", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kerasseq {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("train", help="train a preset and write a bundle")
+    p.add_argument("--preset", default="uci-lstm", help="preset name (see `kerasseq presets`)")
+    p.add_argument("--data", default="uci", help='"uci" (embedded default) or a CSV/TSV with text and label')
+    p.add_argument("--epochs", type=int, help="maximum epochs (default: the preset's)")
+    p.add_argument("--out", help="bundle directory (default: runs/PRESET)")
+    p.add_argument("--export", action="store_true", help="also export and validate model.onnx")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_train)
+
+    p = commands.add_parser("export", help="convert a bundle's model to ONNX and validate it")
+    p.add_argument("bundle")
+    p.add_argument("--opset", type=int, default=17)
+    p.set_defaults(run=_export)
+
+    p = commands.add_parser("predict", help="label raw texts with a bundle's ONNX model")
+    p.add_argument("bundle")
+    p.add_argument("texts", nargs="*", help="texts to label")
+    p.add_argument("--file", help="a UTF-8 file with one text per line")
+    p.set_defaults(run=_predict)
+
+    p = commands.add_parser("presets", help="list the model presets")
+    p.set_defaults(run=_presets)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ info lines out of the output
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        print("kerasseq: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line, no traceback: the message names the argument or file
+        message = str(e) or type(e).__name__
+        print(f"kerasseq {args.command}: error: {message.splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

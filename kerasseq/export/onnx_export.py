@@ -1,0 +1,196 @@
+"""tf2onnx conversion of a bundle's model, parity validation and the export report."""
+
+import json
+import platform
+import time
+from collections import Counter
+
+import numpy as np
+
+from kerasseq import __version__, bundle
+
+INPUT_NAME = "token_ids"
+OUTPUT_NAME = "probabilities"
+DEFAULT_OPSET = 17
+TOLERANCE = 1e-5
+BATCH_SIZES = (1, 7, 64)
+MIN_ROWS = 256
+
+
+class ExportValidationError(RuntimeError):
+    """ONNX outputs differ from Keras by more than the tolerance."""
+
+
+def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
+    """Convert `model.keras` to `model.onnx`, validate it, and write `export_report.json`.
+
+    The report is written in every case; `model.onnx` only when validation passes (otherwise
+    ExportValidationError is raised).
+    """
+    import keras
+    import onnx
+
+    if not isinstance(opset, int) or not 13 <= opset <= 18:
+        raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
+    encoder, labels, prep = bundle.read_preprocessing(bundle_dir)
+    model_path = bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)
+    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    model = cpu_clone(model)
+
+    started = time.perf_counter()
+    onnx_model = convert(model, opset)
+    convert_seconds = time.perf_counter() - started
+    onnx.helper.set_model_props(onnx_model, {
+        "kerasseq_version": __version__,
+        "preset": str(prep.get("preset")),
+        "labels": json.dumps(labels),
+        "task": prep["task"],
+    })
+    onnx.checker.check_model(onnx_model)
+    model_bytes = onnx_model.SerializeToString()
+
+    rows, row_kinds = validation_rows(encoder, prep["vocab_size"], _sample_texts(bundle_dir), seed)
+    expected = keras_probabilities(model, rows)
+    diffs = {str(b): float(np.abs(onnx_probabilities(model_bytes, rows, b) - expected).max()) for b in BATCH_SIZES}
+    worst = max(diffs.values())
+    op_types = Counter(node.op_type for node in onnx_model.graph.node)
+    report = {
+        "passed": worst <= tolerance,
+        "max_abs_diff": worst,
+        "max_abs_diff_by_batch_size": diffs,
+        "tolerance": tolerance,
+        "rows": row_kinds,
+        "opset": opset,
+        "op_types": dict(sorted(op_types.items())),
+        "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
+        "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types},
+        "input": {"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "sequence"]},
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(labels)]},
+        "labels": labels,
+        "onnx_bytes": len(model_bytes),
+        "convert_seconds": round(convert_seconds, 2),
+        "versions": _versions(),
+    }
+    files = {bundle.EXPORT_REPORT: lambda path: bundle.write_json(path, report)}
+    if report["passed"]:
+        files[bundle.ONNX_MODEL] = lambda path: open(path, "wb").write(model_bytes)
+    bundle.replace_files(bundle_dir, files)
+    if not report["passed"]:
+        raise ExportValidationError(
+            f"ONNX output differs from Keras by {worst:.3g} (> {tolerance:g}); model.onnx not written, "
+            f"see {bundle_dir}/{bundle.EXPORT_REPORT}")
+    return report
+
+
+def cpu_clone(model):
+    """A copy of `model` whose LSTM/GRU layers never take the cuDNN path, with the same weights.
+
+    A model traced with a GPU visible contains `CudnnRNNV3`, which tf2onnx cannot convert.
+    """
+    import keras
+
+    def clone_layer(layer):
+        config = layer.get_config()
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            config["use_cudnn"] = False
+        if isinstance(layer, keras.layers.Bidirectional):
+            for key in ("layer", "backward_layer"):
+                if key in config and config[key]["class_name"] in ("LSTM", "GRU"):
+                    config[key]["config"]["use_cudnn"] = False
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def convert(model, opset=DEFAULT_OPSET):
+    """tf2onnx: int32 `token_ids` [batch, sequence] → float32 `probabilities` [batch, classes]."""
+    import tensorflow as tf
+    import tf2onnx
+
+    binary = model.outputs[0].shape[-1] == 1
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=INPUT_NAME)])
+    def serve(token_ids):
+        p = model(token_ids, training=False)
+        if binary:
+            p = tf.concat([1.0 - p, p], axis=-1)
+        return {OUTPUT_NAME: p}
+
+    with tf.device("/CPU:0"):
+        onnx_model, _ = tf2onnx.convert.from_function(serve, input_signature=serve.input_signature, opset=opset)
+    _name_axes(onnx_model.graph.input[0], "batch", "sequence")
+    _name_axes(onnx_model.graph.output[0], "batch")
+    return onnx_model
+
+
+def _name_axes(value_info, *names):
+    for dim, name in zip(value_info.type.tensor_type.shape.dim, names):
+        dim.ClearField("dim_value")
+        dim.dim_param = name
+
+
+def keras_probabilities(model, rows):
+    """Keras reference in the ONNX output layout ([batch, classes], two columns for sigmoid)."""
+    p = np.concatenate([np.asarray(model(rows[i:i + 64], training=False)) for i in range(0, len(rows), 64)])
+    return np.concatenate([1.0 - p, p], axis=1) if p.shape[1] == 1 else p
+
+
+def onnx_probabilities(model_bytes, rows, batch_size):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: rows[i:i + batch_size]})[0]
+                           for i in range(0, len(rows), batch_size)])
+
+
+def validation_rows(encoder, vocab_size, texts, seed=0):
+    """≥ 256 rows: real texts, texts longer than maxlen (truncated), all-padding rows, random ids
+    at full length and padded to random lengths. Returns (int32 rows, count per kind)."""
+    rng = np.random.default_rng(seed)
+    maxlen, vocab = encoder.maxlen, vocab_size
+    texts = [t for t in texts if t.split()]
+    real = encoder.encode(texts[:128]) if texts else np.zeros((0, maxlen), np.int32)
+    truncated = encoder.encode([_long_text(texts, 2 * maxlen, rng) for _ in range(32 if texts else 0)])
+    padding = np.zeros((8, maxlen), np.int32)
+    n_random = max(MIN_ROWS - len(real) - len(truncated) - len(padding), 64)
+    random_full = rng.integers(1, vocab, size=(n_random // 2, maxlen), dtype=np.int32)
+    random_padded = np.zeros((n_random - n_random // 2, maxlen), np.int32)
+    for row in random_padded:
+        length = rng.integers(1, maxlen)
+        ids = rng.integers(1, vocab, size=length)
+        if encoder.padding == "pre":
+            row[maxlen - length:] = ids
+        else:
+            row[:length] = ids
+    parts = {"real": real, "truncated": truncated, "all_padding": padding,
+             "random": random_full, "random_padded": random_padded}
+    return np.concatenate(list(parts.values())).astype(np.int32), {k: len(v) for k, v in parts.items()}
+
+
+def _long_text(texts, min_words, rng):
+    """Random texts joined until they hold more than `min_words` words."""
+    words = []
+    while len(words) <= min_words:
+        words += texts[rng.integers(len(texts))].split()
+    return " ".join(words)
+
+
+def _sample_texts(bundle_dir):
+    try:
+        return list(bundle.read_json(bundle.bundle_file(bundle_dir, bundle.SAMPLES))["texts"])
+    except FileNotFoundError:
+        return []
+
+
+def _versions():
+    import keras
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    return {"kerasseq": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}

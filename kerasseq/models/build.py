@@ -1,0 +1,43 @@
+"""Build a compiled Keras 3 model from a ModelSpec."""
+
+import keras
+from keras import layers
+
+_LAYERS = {"simplernn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+
+
+def recurrent_layer(spec, return_sequences, name):
+    """One recurrent layer; defaults keep the cuDNN path eligible (tanh/sigmoid, bias, no unroll)."""
+    kwargs = dict(return_sequences=return_sequences, recurrent_dropout=spec.recurrent_dropout)
+    if spec.kind == "gru":
+        kwargs["reset_after"] = spec.reset_after
+    layer = _LAYERS[spec.kind](spec.units, name=name, **kwargs)
+    if spec.bidirectional:
+        layer = layers.Bidirectional(layer, name=f"bi_{name}")
+    return layer
+
+
+def build_model(spec, name=None):
+    """Embedding → SpatialDropout1D → recurrent stack → Dropout → Dense → output, compiled."""
+    inputs = keras.Input(shape=(spec.maxlen,), dtype="int32", name="token_ids")
+    x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero, name="embedding")(inputs)
+    x = layers.SpatialDropout1D(spec.spatial_dropout, name="spatial_dropout")(x)
+    last = len(spec.recurrent) - 1
+    for i, rec in enumerate(spec.recurrent):
+        x = recurrent_layer(rec, return_sequences=i < last, name=f"{rec.kind}_{i}")(x)
+    x = layers.Dropout(spec.dropout, name="dropout")(x)
+    for i, units in enumerate(spec.dense):
+        x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+        if spec.dense_dropout:
+            x = layers.Dropout(spec.dense_dropout, name=f"dense_dropout_{i}")(x)
+    if spec.num_classes == 2:
+        outputs = layers.Dense(1, activation="sigmoid", name="output")(x)
+        loss = "binary_crossentropy"
+    else:
+        outputs = layers.Dense(spec.num_classes, activation="softmax", name="output")(x)
+        loss = "sparse_categorical_crossentropy"
+    model = keras.Model(inputs, outputs, name=name or "kerasseq")
+    optimizer = keras.optimizers.get({"class_name": spec.optimizer,
+                                      "config": {"learning_rate": spec.learning_rate}})
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return model

@@ -1,0 +1,34 @@
+"""Named presets: model specs that reproduce known configurations. Data, not code paths."""
+
+from kerasseq.models.spec import ModelSpec
+
+_IMDB = dict(vocab_size=8000, maxlen=200, embedding_dim=32, spatial_dropout=0.4, dropout=0.4,
+             optimizer="rmsprop", batch_size=128)
+
+PRESETS = {
+    # The Deep Learning Workshop, ch. 6 (seed 001): IMDb, 8,000 words, 200 steps, 32 units.
+    "imdb-simplernn": dict(_IMDB, recurrent=[dict(kind="simplernn", units=32)], epochs=10,
+                           description="IMDb SimpleRNN(32), 258,113 parameters"),
+    "imdb-lstm": dict(_IMDB, recurrent=[dict(kind="lstm", units=32)], epochs=5,
+                      description="IMDb LSTM(32), 264,353 parameters"),
+    "imdb-gru": dict(_IMDB, recurrent=[dict(kind="gru", units=32, reset_after=False)], epochs=4,
+                     description="IMDb GRU(32, reset_after=False), 262,273 parameters"),
+    "imdb-bilstm": dict(_IMDB, recurrent=[dict(kind="lstm", units=32, bidirectional=True)], epochs=4,
+                        description="IMDb Bidirectional LSTM(32), 272,705 parameters"),
+    "imdb-stacked-lstm": dict(_IMDB, recurrent=[dict(kind="lstm", units=32), dict(kind="lstm", units=32)],
+                              dropout=0.5, epochs=4, description="IMDb two stacked LSTM(32), 272,673 parameters"),
+    # The embedded default data (3,000 short UCI review sentences): small and quick on 2 cores.
+    "uci-lstm": dict(vocab_size=4000, maxlen=40, embedding_dim=32, spatial_dropout=0.3,
+                     recurrent=[dict(kind="lstm", units=32)], dropout=0.4, optimizer="adam",
+                     learning_rate=0.003, batch_size=32, epochs=20, patience=3,
+                     description="UCI sentences LSTM(32), the default"),
+}
+
+DEFAULT_PRESET = "uci-lstm"
+
+
+def get_preset(name):
+    """The ModelSpec of a preset; ValueError listing the names when unknown."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
+    return ModelSpec.from_dict(PRESETS[name])

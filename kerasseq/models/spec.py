@@ -1,0 +1,102 @@
+"""The model spec: a small JSON-able description of a recurrent text classifier. No Keras here."""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+RECURRENT_KINDS = ("simplernn", "lstm", "gru")
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+SIDES = ("pre", "post")
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """One recurrent layer. `reset_after` only matters for GRU (True is the cuDNN-compatible one)."""
+
+    kind: str
+    units: int
+    bidirectional: bool = False
+    reset_after: bool = True
+    recurrent_dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in RECURRENT_KINDS:
+            raise ValueError(f"recurrent kind must be one of {RECURRENT_KINDS}, got {self.kind!r}")
+        _check_positive("units", self.units)
+        _check_rate("recurrent_dropout", self.recurrent_dropout)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Embedding → SpatialDropout1D → recurrent layer(s) → Dropout → Dense hidden layers → output.
+
+    Stacked recurrent layers return sequences into the next one. The output is Dense(1, sigmoid)
+    for two classes and Dense(n, softmax) otherwise. Text and training settings travel with it.
+    """
+
+    recurrent: tuple
+    vocab_size: int = 8000
+    maxlen: int = 200
+    embedding_dim: int = 32
+    spatial_dropout: float = 0.4
+    dropout: float = 0.4
+    dense: tuple = ()
+    dense_dropout: float = 0.0
+    num_classes: int = 2
+    mask_zero: bool = False
+    # text
+    oov_token: str = "<OOV>"
+    padding: str = "pre"
+    truncating: str = "pre"
+    # training
+    optimizer: str = "rmsprop"
+    learning_rate: float = 0.001
+    batch_size: int = 128
+    epochs: int = 10
+    validation_split: float = 0.2
+    patience: int = 2
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        layers = tuple(r if isinstance(r, Recurrent) else Recurrent(**r) for r in self.recurrent)
+        if not layers:
+            raise ValueError("recurrent must hold at least one layer")
+        object.__setattr__(self, "recurrent", layers)
+        object.__setattr__(self, "dense", tuple(self.dense))
+        for name in ("vocab_size", "maxlen", "embedding_dim", "batch_size", "epochs"):
+            _check_positive(name, getattr(self, name))
+        for units in self.dense:
+            _check_positive("dense units", units)
+        for name in ("spatial_dropout", "dropout", "dense_dropout"):
+            _check_rate(name, getattr(self, name))
+        if not 0.0 < self.validation_split < 1.0:
+            raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split!r}")
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name in ("padding", "truncating"):
+            if getattr(self, name) not in SIDES:
+                raise ValueError(f"{name} must be one of {SIDES}, got {getattr(self, name)!r}")
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model spec keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+def _check_positive(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_rate(name, value):
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a rate in [0, 1), got {value!r}")

@@ -1,0 +1,36 @@
+"""Choose onnxruntime execution providers: CUDA only when it really loads, otherwise CPU, quietly."""
+
+import ctypes
+import functools
+import os
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_usable():
+    """True when onnxruntime has a CUDA provider, a GPU answers, and the provider library loads.
+
+    Checked with ctypes so that a CPU-only machine never sees onnxruntime's CUDA error lines.
+    """
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value < 1:
+            return False
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls(directory="")  # CUDA/cuDNN from the nvidia-* wheels, when installed
+        capi = os.path.join(os.path.dirname(ort.__file__), "capi")
+        ctypes.CDLL(os.path.join(capi, "libonnxruntime_providers_cuda.so"))
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def default_providers():
+    """["CUDAExecutionProvider", "CPUExecutionProvider"] when CUDA is usable, else CPU only."""
+    if cuda_usable():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]

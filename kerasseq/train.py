@@ -1,0 +1,186 @@
+"""Train a preset on a data set and write a bundle (Keras `fit`, early stopping, metrics, plots)."""
+
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kerasseq import __version__, bundle
+from kerasseq.data import load_source, stratified_split
+from kerasseq.models import DEFAULT_PRESET, build_model, get_preset
+from kerasseq.text import TextEncoder, Tokenizer
+
+MAX_SAMPLES = 256
+
+
+def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False, seed=0,
+          test_fraction=0.2, verbose="auto"):
+    """Train `preset` on `data` ("uci" or a CSV/TSV path) and write a bundle directory.
+
+    Returns the bundle path. With `export=True` the bundle also gets a validated `model.onnx`.
+    """
+    import keras
+
+    spec = get_preset(preset)
+    dataset = load_source(data)
+    spec = spec.replace(num_classes=len(dataset.label_names), epochs=epochs or spec.epochs)
+    out = Path(out) if out else Path("runs") / preset
+
+    train_idx, test_idx = stratified_split(dataset.labels, test_fraction, seed)
+    train_set, test_set = dataset.subset(train_idx), dataset.subset(test_idx)
+    fit_idx, val_idx = stratified_split(train_set.labels, spec.validation_split, seed + 1)
+    fit_set, val_set = train_set.subset(fit_idx), train_set.subset(val_idx)
+
+    tokenizer = Tokenizer(num_words=spec.vocab_size, oov_token=spec.oov_token).fit_on_texts(fit_set.texts)
+    encoder = TextEncoder(tokenizer, spec.maxlen, spec.padding, spec.truncating)
+    x_fit, x_val, x_test = (encoder.encode(s.texts) for s in (fit_set, val_set, test_set))
+
+    keras.utils.set_random_seed(seed)
+    _deterministic_ops()
+    model = build_model(spec, name=preset.replace("-", "_"))
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
+    started = time.perf_counter()
+    history = model.fit(x_fit, fit_set.labels, validation_data=(x_val, val_set.labels), epochs=spec.epochs,
+                        batch_size=spec.batch_size, callbacks=[stop], verbose=verbose)
+    train_seconds = time.perf_counter() - started
+
+    test_loss, _ = model.evaluate(x_test, test_set.labels, batch_size=256, verbose=0)
+    probabilities = model.predict(x_test, batch_size=256, verbose=0)
+    predicted = (probabilities[:, 0] > 0.5).astype(int) if spec.num_classes == 2 else probabilities.argmax(1)
+    metrics = _metrics(test_set.labels, predicted, dataset.label_names)
+    metrics.update(
+        preset=preset, data=dataset.name, test_loss=float(test_loss), train_seconds=round(train_seconds, 2),
+        epochs_run=len(history.history["loss"]), best_epoch=int(np.argmin(history.history["val_loss"])) + 1,
+        rows={"train": len(fit_set), "validation": len(val_set), "test": len(test_set)},
+        parameters=int(model.count_params()), seed=seed, spec=spec.to_dict(), history=history.history,
+        versions=_versions(),
+    )
+
+    with bundle.atomic_directory(out) as tmp:
+        model.save(tmp / bundle.KERAS_MODEL)
+        bundle.write_json(tmp / bundle.PREPROCESSING,
+                          bundle.preprocessing_dict(encoder, dataset.label_names, preset, spec.vocab_size))
+        bundle.write_json(tmp / bundle.METRICS, metrics)
+        keep = slice(0, MAX_SAMPLES)
+        bundle.write_json(tmp / bundle.SAMPLES, {"texts": test_set.texts[keep],
+                                                 "labels": test_set.labels[keep].tolist()})
+        _plot_history(history.history, tmp / "history.png")
+        _plot_confusion(metrics["confusion_matrix"], dataset.label_names, tmp / "confusion_matrix.png")
+        (tmp / bundle.MODEL_CARD).write_text(_model_card(spec, metrics, dataset.label_names), encoding="utf-8")
+    if export:
+        from kerasseq.export import export_bundle
+
+        export_bundle(out)
+    return out
+
+
+def _deterministic_ops():
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _metrics(y_true, y_pred, label_names):
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "test_accuracy": float(accuracy_score(y_true, y_pred)),
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                             "support": int(support[i])} for i, name in enumerate(label_names)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "labels": list(label_names),
+    }
+
+
+def _versions():
+    import keras
+    import tensorflow as tf
+
+    return {"kerasseq": __version__, "keras": keras.__version__, "tensorflow": tf.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _plot_history(history, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], "o-", label="train")
+        ax.plot(epochs, history[f"val_{key}"], "o-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(key)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _plot_confusion(matrix, label_names, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(label_names), 1.2 + 1.1 * len(label_names)))
+    ax.imshow(matrix, cmap="Blues")
+    ticks = range(len(label_names))
+    ax.set_xticks(ticks, label_names)
+    ax.set_yticks(ticks, label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center",
+                color="white" if count > matrix.max() / 2 else "black")
+    ax.set_title("test confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _model_card(spec, metrics, label_names):
+    layers = " → ".join(("Bi" if r.bidirectional else "") + f"{r.kind.upper()}({r.units})" for r in spec.recurrent)
+    per_class = "\n".join(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+                          for name, m in metrics["per_class"].items())
+    source = ("UCI Sentiment Labelled Sentences (Kotzias et al., KDD 2015; CC BY 4.0)"
+              if metrics["data"] == "uci" else metrics["data"])
+    return f"""# Model card: {metrics['preset']}
+
+{spec.description or 'A kerasseq recurrent text classifier.'}
+
+- Architecture: Embedding({spec.vocab_size}, {spec.embedding_dim}) → SpatialDropout1D({spec.spatial_dropout}) →
+  {layers} → Dropout({spec.dropout}) → {'Dense(1, sigmoid)' if spec.num_classes == 2 else f'Dense({spec.num_classes}, softmax)'};
+  {metrics['parameters']:,} parameters.
+- Input: raw text, lower-cased, Keras default filters, top {spec.vocab_size} words (OOV token `{spec.oov_token}`),
+  padded/truncated to {spec.maxlen} ids ({spec.padding}/{spec.truncating}); see `preprocessing.json`.
+- Labels: {', '.join(label_names)}.
+- Data: {source}; {metrics['rows']['train']} training, {metrics['rows']['validation']} validation,
+  {metrics['rows']['test']} test rows (stratified split, seed {metrics['seed']}).
+- Training: {spec.optimizer} (lr {spec.learning_rate}), batch {spec.batch_size}, {metrics['epochs_run']} epochs
+  (early stopping on validation loss, best epoch {metrics['best_epoch']} restored), {metrics['train_seconds']} s.
+
+## Test results
+
+Accuracy **{metrics['test_accuracy']:.4f}**, loss {metrics['test_loss']:.4f}.
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{per_class}
+
+## Limits
+
+Trained on short English review sentences; expect weaker results on other domains, other languages,
+sarcasm and long documents (texts longer than {spec.maxlen} words are truncated).
+Versions: {', '.join(f'{k} {v}' for k, v in metrics['versions'].items())}.
+"""

@@ -1,0 +1,101 @@
+"""tf2onnx export: real conversion, real onnxruntime, parity against Keras."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from helpers import make_bundle
+from kerasseq import bundle
+from kerasseq.export import ExportValidationError, export_bundle
+from kerasseq.export.onnx_export import cpu_clone
+from kerasseq.models import ModelSpec, Recurrent, get_preset
+
+keras = pytest.importorskip("keras")
+
+
+@pytest.mark.parametrize("preset", ["imdb-simplernn", "imdb-lstm", "imdb-gru", "imdb-bilstm", "imdb-stacked-lstm"])
+def test_imdb_presets_export_with_parity(tmp_path, uci, preset):
+    spec = get_preset(preset)
+    make_bundle(tmp_path, spec, uci.texts, preset=preset)
+    report = export_bundle(tmp_path)
+
+    assert report["passed"] and report["max_abs_diff"] <= 1e-5
+    assert set(report["max_abs_diff_by_batch_size"]) == {"1", "7", "64"}
+    assert sum(report["rows"].values()) >= 256
+    assert report["rows"]["truncated"] > 0 and report["rows"]["all_padding"] > 0 and report["rows"]["real"] > 0
+    assert json.loads((tmp_path / bundle.EXPORT_REPORT).read_text()) == report
+    assert report["loop_nodes"] == report["op_types"].get("Loop", 0)
+    if all(r.kind == "lstm" for r in spec.recurrent):
+        assert report["recurrent_nodes"] == {"LSTM": len(spec.recurrent)} and report["loop_nodes"] == 0
+
+    model = onnx.load(tmp_path / bundle.ONNX_MODEL)
+    (graph_input,), (graph_output,) = model.graph.input, model.graph.output
+    assert graph_input.name == "token_ids" and graph_input.type.tensor_type.elem_type == onnx.TensorProto.INT32
+    assert [d.dim_param for d in graph_input.type.tensor_type.shape.dim] == ["batch", "sequence"]
+    assert graph_output.name == "probabilities"
+    assert graph_output.type.tensor_type.shape.dim[0].dim_param == "batch"
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["preset"] == preset and json.loads(props["labels"]) == ["negative", "positive"]
+    assert props["kerasseq_version"]
+
+
+def test_truncated_and_padded_rows_match_keras_exactly(tmp_path, uci):
+    """Beyond the report: compare ONNX and Keras on hand-made edge rows."""
+    import onnxruntime as ort
+
+    spec = ModelSpec(recurrent=[Recurrent("lstm", 8, bidirectional=True)], vocab_size=300, maxlen=12,
+                     padding="post", truncating="post", embedding_dim=8)
+    model, encoder = make_bundle(tmp_path, spec, uci.texts)
+    export_bundle(tmp_path)
+    rows = encoder.encode(["", " ".join(uci.texts[:20]), uci.texts[0], "zzz qqq unseen words"])
+    assert (rows[0] == 0).all() and (rows[1] != 0).all()
+    session = ort.InferenceSession(str(tmp_path / bundle.ONNX_MODEL), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["probabilities"], {"token_ids": rows})
+    p = np.asarray(model(rows, training=False))
+    np.testing.assert_allclose(got, np.concatenate([1 - p, p], axis=1), atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_softmax_model_exports(tmp_path, uci):
+    spec = ModelSpec(recurrent=[Recurrent("gru", 6), Recurrent("lstm", 6)], vocab_size=200, maxlen=10,
+                     embedding_dim=8, num_classes=3, dense=(5,))
+    make_bundle(tmp_path, spec, uci.texts, labels=("a", "b", "c"))
+    report = export_bundle(tmp_path)
+    assert report["passed"] and report["output"]["shape"] == ["batch", 3]
+
+
+def test_failed_validation_keeps_report_and_writes_no_model(tmp_path, uci):
+    spec = ModelSpec(recurrent=[Recurrent("lstm", 4)], vocab_size=100, maxlen=6, embedding_dim=4)
+    make_bundle(tmp_path, spec, uci.texts)
+    with pytest.raises(ExportValidationError, match="model.onnx not written"):
+        export_bundle(tmp_path, tolerance=-1.0)  # no diff can pass a negative tolerance
+    report = json.loads((tmp_path / bundle.EXPORT_REPORT).read_text())
+    assert report["passed"] is False and report["max_abs_diff"] >= 0
+    assert not (tmp_path / bundle.ONNX_MODEL).exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_export_argument_errors(tmp_path, uci):
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        export_bundle(tmp_path / "nothing-here")
+    spec = ModelSpec(recurrent=[Recurrent("lstm", 4)], vocab_size=100, maxlen=6, embedding_dim=4)
+    make_bundle(tmp_path, spec, uci.texts)
+    with pytest.raises(ValueError, match="opset"):
+        export_bundle(tmp_path, opset=19)
+
+
+def test_cpu_clone_disables_cudnn_and_keeps_outputs(uci):
+    from kerasseq.models import build_model
+
+    spec = ModelSpec(recurrent=[Recurrent("gru", 4, bidirectional=True), Recurrent("lstm", 4)],
+                     vocab_size=50, maxlen=5, embedding_dim=4)
+    model = build_model(spec)
+    clone = cpu_clone(model)
+    rnns = [layer.forward_layer if hasattr(layer, "forward_layer") else layer for layer in clone.layers]
+    flags = [layer.use_cudnn for layer in rnns if hasattr(layer, "use_cudnn")]
+    assert flags == [False, False]
+    assert clone.layers[3].backward_layer.use_cudnn is False
+    x = np.random.default_rng(0).integers(0, 50, (3, 5)).astype("int32")
+    np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(model(x)))

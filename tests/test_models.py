@@ -1,0 +1,57 @@
+import pytest
+
+from kerasseq.models import PRESETS, ModelSpec, Recurrent, build_model, get_preset
+
+BOOK_PARAMETERS = {
+    "imdb-simplernn": 258_113,
+    "imdb-lstm": 264_353,
+    "imdb-gru": 262_273,
+    "imdb-bilstm": 272_705,
+    "imdb-stacked-lstm": 272_673,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOOK_PARAMETERS))
+def test_imdb_presets_have_the_books_parameter_counts(name):
+    assert build_model(get_preset(name)).count_params() == BOOK_PARAMETERS[name]
+
+
+def test_presets_keep_the_cudnn_path_eligible():
+    keras = pytest.importorskip("keras")
+    for name in PRESETS:
+        model = build_model(get_preset(name))
+        for layer in model.layers:
+            rnn = getattr(layer, "forward_layer", layer)
+            if isinstance(rnn, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)):
+                assert rnn.recurrent_dropout == 0 and rnn.use_bias and not rnn.unroll
+                assert rnn.activation.__name__ == "tanh"
+
+
+def test_spec_round_trip_and_softmax_head():
+    spec = ModelSpec(recurrent=[Recurrent("gru", 8, bidirectional=True), Recurrent("simplernn", 4)],
+                     vocab_size=50, maxlen=7, dense=(6,), dense_dropout=0.5, num_classes=3)
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    model = build_model(spec)
+    assert model.output.shape == (None, 3)
+    assert [type(layer).__name__ for layer in model.layers][3:6] == ["Bidirectional", "SimpleRNN", "Dropout"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"recurrent": []}, "recurrent"),
+    ({"recurrent": [{"kind": "transformer", "units": 3}]}, "kind"),
+    ({"recurrent": [{"kind": "lstm", "units": 0}]}, "units"),
+    ({"dropout": 1.5}, "dropout"),
+    ({"num_classes": 1}, "num_classes"),
+    ({"padding": "middle"}, "padding"),
+    ({"optimizer": "lbfgs"}, "optimizer"),
+    ({"colour": "red"}, "unknown"),
+])
+def test_spec_rejects_bad_values(changes, message):
+    data = dict(PRESETS["imdb-lstm"], **changes)
+    with pytest.raises(ValueError, match=message):
+        ModelSpec.from_dict(data)
+
+
+def test_unknown_preset_lists_the_names():
+    with pytest.raises(ValueError, match="imdb-lstm"):
+        get_preset("imdb-transformer")

@@ -1,0 +1,114 @@
+"""kerasseq.text against Keras's own Tokenizer / text_to_word_sequence / pad_sequences."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kerasseq.text import TextEncoder, Tokenizer, pad_sequences, text_to_word_sequence
+
+keras_text = pytest.importorskip("tensorflow").keras.preprocessing.text
+keras = pytest.importorskip("keras")
+
+TOKENIZER_SETTINGS = [
+    {},
+    {"num_words": 1000},
+    {"num_words": 1000, "oov_token": "<OOV>"},
+    {"num_words": 50, "oov_token": "zzunk"},
+    {"oov_token": "<unk>", "lower": False},
+    {"num_words": 500, "filters": '.,!?"', "split": " "},
+    {"num_words": 300, "filters": "", "split": "e"},
+]
+
+
+@pytest.mark.parametrize("settings", TOKENIZER_SETTINGS, ids=str)
+def test_tokenizer_matches_keras(review_corpus, settings):
+    fit, held_out = review_corpus[: len(review_corpus) // 2], review_corpus[len(review_corpus) // 2:]
+    ours = Tokenizer(**settings).fit_on_texts(fit)
+    theirs = keras_text.Tokenizer(**settings)
+    theirs.fit_on_texts(fit)
+    assert list(ours.word_index.items()) == list(theirs.word_index.items())
+    assert ours.texts_to_sequences(held_out) == theirs.texts_to_sequences(held_out)
+    assert ours.texts_to_sequences(fit[:500]) == theirs.texts_to_sequences(fit[:500])
+
+
+def test_tokenizer_refit_matches_keras(review_corpus):
+    ours, theirs = Tokenizer(num_words=2000, oov_token="<OOV>"), keras_text.Tokenizer(num_words=2000, oov_token="<OOV>")
+    for chunk in (review_corpus[:700], review_corpus[700:1500]):
+        ours.fit_on_texts(chunk)
+        theirs.fit_on_texts(chunk)
+    assert ours.word_index == theirs.word_index
+    assert ours.texts_to_sequences(review_corpus[1500:]) == theirs.texts_to_sequences(review_corpus[1500:])
+
+
+@pytest.mark.parametrize("settings", [{}, {"lower": False}, {"filters": "!.", "split": "a"}], ids=str)
+def test_text_to_word_sequence_matches_keras(review_corpus, settings):
+    for text in review_corpus[:1000]:
+        assert text_to_word_sequence(text, **settings) == keras_text.text_to_word_sequence(text, **settings)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_tokenizer_json_round_trip_encodes_identically(review_corpus, compact):
+    tokenizer = Tokenizer(num_words=800, oov_token="<OOV>").fit_on_texts(review_corpus[:2000])
+    loaded = Tokenizer.from_json(tokenizer.to_json(encoding_only=compact))
+    assert loaded.get_config() == tokenizer.get_config()
+    assert loaded.texts_to_sequences(review_corpus) == tokenizer.texts_to_sequences(review_corpus)
+    if not compact:
+        assert loaded.word_index == tokenizer.word_index
+        assert loaded.word_counts == tokenizer.word_counts
+    else:
+        assert len(json.loads(tokenizer.to_json(encoding_only=True))["vocabulary"]) == 800 - 2
+
+
+def test_tokenizer_rejects_bad_input():
+    with pytest.raises(TypeError, match="texts"):
+        Tokenizer().fit_on_texts("one string")
+    with pytest.raises(TypeError, match="str"):
+        Tokenizer().fit_on_texts(["fine", None])
+    with pytest.raises(ValueError, match="num_words"):
+        Tokenizer(num_words=0)
+
+
+PAD_SETTINGS = [
+    {},
+    {"maxlen": 20},
+    {"maxlen": 20, "padding": "post"},
+    {"maxlen": 20, "truncating": "post"},
+    {"maxlen": 20, "padding": "post", "truncating": "post", "value": 7},
+    {"maxlen": 200, "dtype": "int64"},
+    {"maxlen": 5, "dtype": "float32", "value": -1.5},
+]
+
+
+@pytest.mark.parametrize("settings", PAD_SETTINGS, ids=str)
+def test_pad_sequences_matches_keras(review_corpus, settings):
+    sequences = Tokenizer(num_words=3000).fit_on_texts(review_corpus).texts_to_sequences(review_corpus)
+    sequences += [[], [5]]  # an empty text and a one-word one
+    ours = pad_sequences(sequences, **settings)
+    theirs = keras.utils.pad_sequences(sequences, **settings)
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_pad_sequences_rejects_bad_input():
+    with pytest.raises(ValueError, match="padding"):
+        pad_sequences([[1]], padding="middle")
+    with pytest.raises(ValueError, match="truncating"):
+        pad_sequences([[1]], truncating="both")
+    with pytest.raises(ValueError, match=r"sequences\[1\]"):
+        pad_sequences([[1], [[1, 2]]], maxlen=3)
+    with pytest.raises(TypeError, match="sequences"):
+        pad_sequences(5)
+
+
+def test_text_encoder_round_trip(review_corpus):
+    tokenizer = Tokenizer(num_words=1000, oov_token="<OOV>").fit_on_texts(review_corpus)
+    encoder = TextEncoder(tokenizer, maxlen=30, padding="post", truncating="post")
+    loaded = TextEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
+    ids = loaded.encode(review_corpus)
+    assert ids.dtype == np.int32 and ids.shape == (len(review_corpus), 30)
+    np.testing.assert_array_equal(ids, encoder.encode(review_corpus))
+    np.testing.assert_array_equal(ids, keras.utils.pad_sequences(
+        tokenizer.texts_to_sequences(review_corpus), maxlen=30, padding="post", truncating="post"))
+    with pytest.raises(ValueError, match="maxlen"):
+        TextEncoder(tokenizer, maxlen=0)
