@@ -7,12 +7,13 @@ from kerasseq.models import build_model
 from kerasseq.text import TextEncoder, Tokenizer
 
 
-def make_bundle(path, spec, texts, labels=("negative", "positive"), preset="test", seed=0):
-    """Write model.keras, preprocessing.json and samples.json for `spec` into `path`."""
+def make_bundle(path, spec, texts, labels=("negative", "positive"), preset="test", seed=0, model=None):
+    """Write model.keras, preprocessing.json and samples.json for `spec` (or a given `model` that
+    takes `spec`'s text settings) into `path`."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = build_model(spec)
+    model = model or build_model(spec)
     # Spread the embeddings (Keras initialises them in ±0.05) so that outputs move away from 0.5
     # and parity checks mean something; recurrent kernels keep their orthogonal initialisation.
     weights = model.get_weights()

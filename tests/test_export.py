@@ -9,16 +9,33 @@ import pytest
 from helpers import make_bundle
 from kerasseq import bundle
 from kerasseq.export import ExportValidationError, export_bundle
-from kerasseq.export.onnx_export import cpu_clone
-from kerasseq.models import ModelSpec, Recurrent, get_preset
+from kerasseq.export.native_rnn import cpu_clone
+from kerasseq.models import PRESETS, ModelSpec, Recurrent, get_preset
 
 keras = pytest.importorskip("keras")
 
 
-@pytest.mark.parametrize("preset", ["imdb-simplernn", "imdb-lstm", "imdb-gru", "imdb-bilstm", "imdb-stacked-lstm"])
-def test_imdb_presets_export_with_parity(tmp_path, uci, preset):
-    spec = get_preset(preset)
-    make_bundle(tmp_path, spec, uci.texts, preset=preset)
+LSTM = get_preset("imdb-lstm")
+VARIANTS = {name: get_preset(name) for name in PRESETS}
+VARIANTS.update({
+    "gru-reset-after": LSTM.replace(recurrent=[Recurrent("gru", 32, reset_after=True)]),
+    "bi-gru-reset-before": LSTM.replace(recurrent=[Recurrent("gru", 16, bidirectional=True, reset_after=False)]),
+    "bi-simplernn-stack": LSTM.replace(recurrent=[Recurrent("simplernn", 16, bidirectional=True),
+                                                  Recurrent("simplernn", 16)]),
+    "masked-pre-bigru-lstm": LSTM.replace(mask_zero=True, recurrent=[Recurrent("gru", 16, bidirectional=True),
+                                                                     Recurrent("lstm", 16)]),
+    "masked-post-lstm": LSTM.replace(mask_zero=True, padding="post", truncating="post"),
+    "masked-post-bisimplernn": LSTM.replace(mask_zero=True, padding="post",
+                                            recurrent=[Recurrent("simplernn", 16, bidirectional=True)]),
+    "recurrent-dropout": LSTM.replace(recurrent=[Recurrent("lstm", 16, recurrent_dropout=0.2),
+                                                 Recurrent("gru", 16, recurrent_dropout=0.3)]),
+})
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_family_exports_native_with_parity(tmp_path, uci, name):
+    spec = VARIANTS[name]
+    make_bundle(tmp_path, spec, uci.texts, preset=name)
     report = export_bundle(tmp_path)
 
     assert report["passed"] and report["max_abs_diff"] <= 1e-5
@@ -26,9 +43,13 @@ def test_imdb_presets_export_with_parity(tmp_path, uci, preset):
     assert sum(report["rows"].values()) >= 256
     assert report["rows"]["truncated"] > 0 and report["rows"]["all_padding"] > 0 and report["rows"]["real"] > 0
     assert json.loads((tmp_path / bundle.EXPORT_REPORT).read_text()) == report
-    assert report["loop_nodes"] == report["op_types"].get("Loop", 0)
-    if all(r.kind == "lstm" for r in spec.recurrent):
-        assert report["recurrent_nodes"] == {"LSTM": len(spec.recurrent)} and report["loop_nodes"] == 0
+    assert report["loop_nodes"] == 0 and "Loop" not in report["op_types"] and "Scan" not in report["op_types"]
+    assert report["not_native"] == []
+    assert sum(report["recurrent_nodes"].values()) == len(spec.recurrent)
+    kinds = {"lstm": "LSTM", "gru": "GRU", "simplernn": "RNN"}
+    assert set(report["recurrent_nodes"]) == {kinds[r.kind] for r in spec.recurrent}
+    gru_before = any(r.kind == "gru" and not r.reset_after for r in spec.recurrent)
+    assert bool(report["cuda_cpu_fallback"]) == gru_before
 
     model = onnx.load(tmp_path / bundle.ONNX_MODEL)
     (graph_input,), (graph_output,) = model.graph.input, model.graph.output
@@ -37,8 +58,41 @@ def test_imdb_presets_export_with_parity(tmp_path, uci, preset):
     assert graph_output.name == "probabilities"
     assert graph_output.type.tensor_type.shape.dim[0].dim_param == "batch"
     props = {p.key: p.value for p in model.metadata_props}
-    assert props["preset"] == preset and json.loads(props["labels"]) == ["negative", "positive"]
+    assert props["preset"] == name and json.loads(props["labels"]) == ["negative", "positive"]
     assert props["kerasseq_version"]
+    directions = [onnx.helper.get_attribute_value(a).decode() for n in model.graph.node
+                  for a in n.attribute if a.name == "direction"]
+    assert directions == ["bidirectional" if r.bidirectional else "forward" for r in spec.recurrent]
+
+
+def test_a_layer_that_cannot_be_native_is_reported_and_still_exact(tmp_path, uci):
+    from keras import layers
+
+    spec = ModelSpec(recurrent=[Recurrent("lstm", 6)], vocab_size=300, maxlen=12, embedding_dim=8)
+    inputs = keras.Input((12,), dtype="int32")
+    x = layers.Embedding(300, 8)(inputs)
+    x = layers.Bidirectional(layers.GRU(6), merge_mode="sum", name="summed")(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    make_bundle(tmp_path, spec, uci.texts, model=keras.Model(inputs, outputs))
+    report = export_bundle(tmp_path)
+    assert report["passed"] and report["max_abs_diff"] <= 1e-5
+    assert report["not_native"] == [{"layer": "summed", "reason": "Bidirectional merge_mode='sum' "
+                                                                  "(only 'concat' is native)"}]
+    assert report["loop_nodes"] > 0
+
+
+def test_cudnn_configured_model_exports_on_cpu(tmp_path, uci):
+    """A model built for the cuDNN path (use_cudnn=True, as after GPU training) exports here."""
+    from keras import layers
+
+    spec = ModelSpec(recurrent=[Recurrent("lstm", 6)], vocab_size=300, maxlen=12, embedding_dim=8)
+    inputs = keras.Input((12,), dtype="int32")
+    x = layers.Embedding(300, 8)(inputs)
+    x = layers.Bidirectional(layers.LSTM(6, use_cudnn=True, return_sequences=True))(x)
+    x = layers.GRU(5, use_cudnn=True)(x)
+    make_bundle(tmp_path, spec, uci.texts, model=keras.Model(inputs, layers.Dense(1, activation="sigmoid")(x)))
+    report = export_bundle(tmp_path)
+    assert report["passed"] and report["recurrent_nodes"] == {"GRU": 1, "LSTM": 1}
 
 
 def test_truncated_and_padded_rows_match_keras_exactly(tmp_path, uci):
@@ -86,16 +140,15 @@ def test_export_argument_errors(tmp_path, uci):
         export_bundle(tmp_path, opset=19)
 
 
-def test_cpu_clone_disables_cudnn_and_keeps_outputs(uci):
+def test_cpu_clone_disables_cudnn_and_keeps_outputs():
     from kerasseq.models import build_model
 
     spec = ModelSpec(recurrent=[Recurrent("gru", 4, bidirectional=True), Recurrent("lstm", 4)],
                      vocab_size=50, maxlen=5, embedding_dim=4)
     model = build_model(spec)
     clone = cpu_clone(model)
-    rnns = [layer.forward_layer if hasattr(layer, "forward_layer") else layer for layer in clone.layers]
-    flags = [layer.use_cudnn for layer in rnns if hasattr(layer, "use_cudnn")]
-    assert flags == [False, False]
+    assert clone.layers[3].forward_layer.use_cudnn is False
     assert clone.layers[3].backward_layer.use_cudnn is False
+    assert clone.layers[4].use_cudnn is False
     x = np.random.default_rng(0).integers(0, 50, (3, 5)).astype("int32")
     np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(model(x)))

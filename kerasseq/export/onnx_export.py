@@ -30,15 +30,16 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
     import keras
     import onnx
 
+    from kerasseq.export.native_rnn import cpu_clone
+
     if not isinstance(opset, int) or not 13 <= opset <= 18:
         raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
     encoder, labels, prep = bundle.read_preprocessing(bundle_dir)
     model_path = bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)
-    model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    model = cpu_clone(model)
+    model = cpu_clone(keras.saving.load_model(model_path, compile=False, safe_mode=True))
 
     started = time.perf_counter()
-    onnx_model = convert(model, opset)
+    onnx_model, not_native = convert(model, opset)
     convert_seconds = time.perf_counter() - started
     onnx.helper.set_model_props(onnx_model, {
         "kerasseq_version": __version__,
@@ -64,6 +65,8 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
         "op_types": dict(sorted(op_types.items())),
         "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
         "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types},
+        "not_native": not_native,
+        "cuda_cpu_fallback": cuda_fallback_nodes(onnx_model),
         "input": {"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "sequence"]},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(labels)]},
         "labels": labels,
@@ -82,47 +85,58 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
     return report
 
 
-def cpu_clone(model):
-    """A copy of `model` whose LSTM/GRU layers never take the cuDNN path, with the same weights.
-
-    A model traced with a GPU visible contains `CudnnRNNV3`, which tf2onnx cannot convert.
-    """
-    import keras
-
-    def clone_layer(layer):
-        config = layer.get_config()
-        if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
-            config["use_cudnn"] = False
-        if isinstance(layer, keras.layers.Bidirectional):
-            for key in ("layer", "backward_layer"):
-                if key in config and config[key]["class_name"] in ("LSTM", "GRU"):
-                    config[key]["config"]["use_cudnn"] = False
-        return layer.__class__.from_config(config)
-
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
 def convert(model, opset=DEFAULT_OPSET):
-    """tf2onnx: int32 `token_ids` [batch, sequence] → float32 `probabilities` [batch, classes]."""
+    """tf2onnx: int32 `token_ids` [batch, sequence] → float32 `probabilities` [batch, classes].
+
+    Recurrent layers become native ONNX RNN/GRU/LSTM nodes (see `native_rnn`); returns the ONNX
+    model and the list of layers that could not be made native (they become a `Loop`).
+    """
     import tensorflow as tf
     import tf2onnx
 
+    from kerasseq.export.native_rnn import PLACEHOLDER_OP, make_handler, native_clone
+
+    clone, specs, not_native = native_clone(model)
     binary = model.outputs[0].shape[-1] == 1
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=INPUT_NAME)])
     def serve(token_ids):
-        p = model(token_ids, training=False)
+        p = clone(token_ids, training=False)
         if binary:
             p = tf.concat([1.0 - p, p], axis=-1)
         return {OUTPUT_NAME: p}
 
     with tf.device("/CPU:0"):
-        onnx_model, _ = tf2onnx.convert.from_function(serve, input_signature=serve.input_signature, opset=opset)
+        onnx_model, _ = tf2onnx.convert.from_function(
+            serve, input_signature=serve.input_signature, opset=opset,
+            custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
     _name_axes(onnx_model.graph.input[0], "batch", "sequence")
     _name_axes(onnx_model.graph.output[0], "batch")
-    return onnx_model
+    return onnx_model, not_native
+
+
+def cuda_fallback_nodes(onnx_model):
+    """Recurrent nodes that onnxruntime's CUDA provider would leave on the CPU, with the reason.
+
+    The CUDA RNN/GRU/LSTM kernels need default activations, no clip, and GRU linear_before_reset=1.
+    """
+    import onnx
+
+    flagged = []
+    for node in onnx_model.graph.node:
+        if node.op_type not in ("RNN", "GRU", "LSTM"):
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        reasons = []
+        if "activations" in attrs:
+            reasons.append("non-default activations")
+        if "clip" in attrs:
+            reasons.append("clip")
+        if node.op_type == "GRU" and attrs.get("linear_before_reset", 0) != 1:
+            reasons.append("GRU linear_before_reset=0 (Keras reset_after=False)")
+        if reasons:
+            flagged.append({"node": node.name, "op": node.op_type, "reasons": reasons})
+    return flagged
 
 
 def _name_axes(value_info, *names):

@@ -1,0 +1,242 @@
+"""Native ONNX `RNN` / `GRU` / `LSTM` nodes for Keras recurrent layers, inside tf2onnx.
+
+tf2onnx turns Keras 3 SimpleRNN and GRU layers (and any layer with a mask or recurrent dropout)
+into a slow `Loop`. Before conversion, `native_clone` swaps each supported recurrent layer for a
+`NativeRecurrent` placeholder: a `tf.py_function` (traced, never run) that carries the layer's
+input, its sequence lengths (from the Keras mask) and an index. tf2onnx converts the rest of the
+graph as usual, and `NativeRecurrentHandler` turns each placeholder into one native ONNX node
+built from the layer's weights (ONNX gate orders: LSTM i,o,f,c; GRU z,r,h; RNN one gate).
+"""
+
+import numpy as np
+
+import keras
+import tensorflow as tf
+
+PLACEHOLDER_OP = "EagerPyFunc"
+
+# Keras activation name → ONNX RNN activation name.
+ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "hard_sigmoid": "HardSigmoid"}
+DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
+LSTM_TO_ONNX_GATES = [0, 3, 1, 2]  # Keras i, f, c, o → ONNX i, o, f, c
+
+
+class NotNative(ValueError):
+    """A recurrent layer configuration that has no native ONNX equivalent here."""
+
+
+def recurrent_node_spec(layer):
+    """ONNX op type, attributes and W/R/B tensors for a Keras SimpleRNN/GRU/LSTM or Bidirectional."""
+    directions = [layer]
+    if isinstance(layer, keras.layers.Bidirectional):
+        if layer.merge_mode != "concat":
+            raise NotNative(f"Bidirectional merge_mode={layer.merge_mode!r} (only 'concat' is native)")
+        directions = [layer.forward_layer, layer.backward_layer]
+        if layer.forward_layer.go_backwards or not layer.backward_layer.go_backwards:
+            raise NotNative("Bidirectional with custom direction layers")
+    elif getattr(layer, "go_backwards", False):
+        raise NotNative("go_backwards=True on a single-direction layer")
+    parts = [_direction_weights(d) for d in directions]
+    op, attrs = parts[0][0], dict(parts[0][1])
+    if any(p[0] != op or p[1] != attrs for p in parts):
+        raise NotNative("Bidirectional with different forward and backward configurations")
+    first = directions[0]
+    if getattr(first, "return_state", False):
+        raise NotNative("return_state=True")
+    attrs["direction"] = "bidirectional" if len(directions) == 2 else "forward"
+    return {
+        "op": op,
+        "attrs": attrs,
+        "W": np.stack([p[2] for p in parts]),
+        "R": np.stack([p[3] for p in parts]),
+        "B": np.stack([p[4] for p in parts]),
+        "return_sequences": bool(first.return_sequences),
+        "units": int(first.units),
+        "num_directions": len(directions),
+    }
+
+
+def _direction_weights(layer):
+    cell = layer.cell
+    units = int(cell.units)
+    kernel = np.asarray(cell.kernel.numpy(), np.float32)
+    recurrent = np.asarray(cell.recurrent_kernel.numpy(), np.float32)
+    bias = None if cell.bias is None else np.asarray(cell.bias.numpy(), np.float32)
+    if isinstance(layer, keras.layers.LSTM):
+        op, gates = "LSTM", 4
+        names = [cell.recurrent_activation, cell.activation, cell.activation]
+    elif isinstance(layer, keras.layers.GRU):
+        op, gates = "GRU", 3
+        names = [cell.recurrent_activation, cell.activation]
+    elif isinstance(layer, keras.layers.SimpleRNN):
+        op, gates = "RNN", 1
+        names = [cell.activation]
+    else:
+        raise NotNative(f"{type(layer).__name__} is not SimpleRNN, GRU or LSTM")
+    activations = []
+    for fn in names:
+        name = getattr(fn, "__name__", str(fn))
+        if name not in ACTIVATIONS:
+            raise NotNative(f"activation {name!r} (native: {sorted(ACTIVATIONS)})")
+        activations.append(ACTIVATIONS[name])
+    attrs = {"hidden_size": units}
+    if activations != DEFAULT_ACTIVATIONS[op]:
+        attrs["activations"] = activations
+        if "HardSigmoid" in activations:  # Keras 3: relu6(x + 3) / 6
+            attrs["activation_alpha"] = [1 / 6 if a == "HardSigmoid" else 0.0 for a in activations]
+            attrs["activation_beta"] = [0.5 if a == "HardSigmoid" else 0.0 for a in activations]
+    w_bias = np.zeros(gates * units, np.float32)
+    r_bias = np.zeros(gates * units, np.float32)
+    if op == "GRU":
+        attrs["linear_before_reset"] = int(cell.reset_after)
+        if bias is not None and cell.reset_after:
+            w_bias, r_bias = bias[0], bias[1]
+        elif bias is not None:
+            w_bias = bias
+    elif bias is not None:
+        w_bias = bias
+    if op == "LSTM":
+        kernel, recurrent = _reorder(kernel, units, 1), _reorder(recurrent, units, 1)
+        w_bias = _reorder(w_bias, units, 0)
+    return op, attrs, kernel.T, recurrent.T, np.concatenate([w_bias, r_bias])
+
+
+def _reorder(array, units, axis):
+    blocks = np.split(array, 4, axis=axis)
+    return np.concatenate([blocks[i] for i in LSTM_TO_ONNX_GATES], axis=axis)
+
+
+def is_recurrent(layer):
+    kinds = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
+    return isinstance(layer, kinds) or (isinstance(layer, keras.layers.Bidirectional)
+                                        and isinstance(layer.forward_layer, kinds))
+
+
+def native_clone(model):
+    """Clone `model` with supported recurrent layers replaced by placeholders.
+
+    Returns (clone, specs: index → node spec, not_native: list of {"layer", "reason"}).
+    Layers that cannot be native stay Keras layers (tf2onnx makes a Loop of them).
+    """
+    specs, not_native = {}, []
+
+    def clone_layer(layer):
+        if not is_recurrent(layer):
+            return without_cudnn(layer)
+        try:
+            spec = recurrent_node_spec(layer)
+        except NotNative as e:
+            not_native.append({"layer": layer.name, "reason": str(e)})
+            return without_cudnn(layer)
+        spec["layer"] = layer.name
+        index = len(specs)
+        specs[index] = spec
+        return NativeRecurrent(index, spec["units"] * spec["num_directions"], spec["return_sequences"],
+                               name=layer.name)
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    originals = {layer.name: layer for layer in model.layers}
+    for layer in clone.layers:
+        if not isinstance(layer, NativeRecurrent) and layer.weights:
+            layer.set_weights(originals[layer.name].get_weights())
+    return clone, specs, not_native
+
+
+def cpu_clone(model):
+    """A copy of `model` (same weights) whose LSTM/GRU layers never take the cuDNN path.
+
+    A model built with `use_cudnn=True`, or traced with a GPU visible, would otherwise run
+    (or trace `CudnnRNNV3`, which tf2onnx cannot convert) only on a GPU.
+    """
+    clone = keras.models.clone_model(model, clone_function=without_cudnn)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def without_cudnn(layer):
+    """A fresh copy of `layer` (no weights) with `use_cudnn=False` where the layer has it."""
+    config = layer.get_config()
+    if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+        config["use_cudnn"] = False
+    if isinstance(layer, keras.layers.Bidirectional):
+        for key in ("layer", "backward_layer"):
+            if key in config and config[key]["class_name"] in ("LSTM", "GRU"):
+                config[key]["config"]["use_cudnn"] = False
+    return layer.__class__.from_config(config)
+
+
+class NativeRecurrent(keras.layers.Layer):
+    """Stands in for a recurrent layer while tracing for tf2onnx (TensorFlow backend only)."""
+
+    def __init__(self, index, output_units, return_sequences, **kwargs):
+        super().__init__(**kwargs)
+        self.index = index
+        self.output_units = output_units
+        self.return_sequences = return_sequences
+        self.supports_masking = True
+
+    def compute_output_shape(self, input_shape):
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], self.output_units)
+        return (input_shape[0], self.output_units)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.return_sequences else None
+
+    def call(self, inputs, mask=None):
+        args = [inputs, tf.constant(self.index, tf.int32)]
+        shift = None
+        if mask is not None:
+            # Move each row's valid steps to the front (pre-padding becomes post-padding) so that
+            # ONNX `sequence_lens` describes them. A mask must be one contiguous run of steps.
+            mask = tf.cast(mask, tf.int32)
+            steps = tf.shape(inputs)[1]
+            shift = tf.argmax(mask, axis=1, output_type=tf.int32)
+            order = tf.math.floormod(tf.range(steps)[None, :] + shift[:, None], steps)
+            args[0] = tf.gather(inputs, order, batch_dims=1)
+            args.append(tf.reduce_sum(mask, axis=1))
+        out = tf.py_function(_never_called, args, Tout=tf.float32)
+        out.set_shape(self.compute_output_shape(inputs.shape))
+        if shift is not None and self.return_sequences:
+            order = tf.math.floormod(tf.range(steps)[None, :] - shift[:, None], steps)
+            out = tf.gather(out, order, batch_dims=1)
+        return out
+
+
+def _merge_directions(ctx, tensor, axis, spec, prefix):
+    """Concatenate the forward and backward halves along the units axis (Keras merge_mode="concat")."""
+    if spec["num_directions"] == 1:
+        return tensor
+    sizes = ctx.make_const(f"{prefix}_split", np.array([1, 1], np.int64))
+    halves = ctx.make_node("Split", [tensor, sizes.output[0]], attr={"axis": axis}, output_count=2)
+    return ctx.make_node("Concat", halves.output, attr={"axis": -1}).output[0]
+
+
+def _never_called(*args):
+    raise RuntimeError("NativeRecurrent placeholders exist for tf2onnx tracing only")
+
+
+def make_handler(specs):
+    """The tf2onnx custom-op handler that turns each placeholder into its native ONNX node."""
+    from tf2onnx import utils
+    from tf2onnx.graph_builder import GraphBuilder
+
+    def handler(ctx, node, name, args):
+        spec = specs[int(node.inputs[1].get_tensor_value())]
+        x, out = node.input[0], node.output[0]
+        lengths = node.input[2] if len(node.input) > 2 else None
+        ctx.remove_node(node.name)
+        prefix = utils.make_name(spec["layer"])
+        time_major = ctx.make_node("Transpose", [x], attr={"perm": [1, 0, 2]})
+        inputs = [time_major.output[0]] + [ctx.make_const(f"{prefix}_{k}", spec[k]).output[0] for k in "WRB"]
+        if lengths is not None:
+            inputs.append(lengths)
+        rnn = ctx.make_node(spec["op"], inputs, attr=spec["attrs"], output_count=2, name=prefix)
+        squeeze = GraphBuilder(ctx).make_squeeze
+        if spec["return_sequences"]:  # Y [steps, dirs, batch, units] → [batch, steps, dirs * units]
+            y = squeeze({"data": _merge_directions(ctx, rnn.output[0], 1, spec, prefix), "axes": [1]})
+            ctx.make_node("Transpose", [y], attr={"perm": [1, 0, 2]}, outputs=[out])
+        else:  # Y_h [dirs, batch, units] → [batch, dirs * units]
+            squeeze({"data": _merge_directions(ctx, rnn.output[1], 0, spec, prefix), "axes": [0], "outputs": [out]})
+
+    return handler
