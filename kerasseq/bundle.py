@@ -1,6 +1,6 @@
 """The bundle directory: file names, `preprocessing.json`, and atomic writes.
 
-A bundle holds `model.keras`, `model.onnx`, `preprocessing.json`, `metrics.json`,
+A bundle holds `model.keras`, `model.onnx` (and optionally `model.int8.onnx`), `preprocessing.json`, `metrics.json`,
 `export_report.json`, `samples.json`, two plots and `MODEL_CARD.md`. Pure Python: no TensorFlow.
 """
 
@@ -16,10 +16,15 @@ from kerasseq import __version__
 PREPROCESSING = "preprocessing.json"
 KERAS_MODEL = "model.keras"
 ONNX_MODEL = "model.onnx"
+INT8_MODEL = "model.int8.onnx"
 METRICS = "metrics.json"
 SAMPLES = "samples.json"
 EXPORT_REPORT = "export_report.json"
 MODEL_CARD = "MODEL_CARD.md"
+
+# The ONNX model's input (int32 [batch, sequence]) and output (float32 [batch, classes]).
+ONNX_INPUT = "token_ids"
+ONNX_OUTPUT = "probabilities"
 
 PREPROCESSING_FORMAT = "kerasseq.preprocessing"
 PREPROCESSING_VERSION = 1

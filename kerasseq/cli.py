@@ -26,14 +26,25 @@ def _train(args):
 def _export(args):
     from kerasseq.export import export_bundle
 
-    _print_export(export_bundle(args.bundle, opset=args.opset))
+    _print_export(export_bundle(args.bundle, opset=args.opset, optimize=args.optimize, quantize=args.quantize))
 
 
 def _print_export(report):
-    loops = f", {report['loop_nodes']} Loop node(s): slow recurrent graph" if report["loop_nodes"] else ""
-    print(f"exported model.onnx (opset {report['opset']}): max |onnx - keras| = {report['max_abs_diff']:.2e} "
-          f"over {sum(report['rows'].values())} rows at batch sizes "
-          f"{', '.join(report['max_abs_diff_by_batch_size'])}{loops}")
+    print(f"exported model.onnx (opset {report['opset']}{', optimized' if report['optimized'] else ''}): "
+          f"max |onnx - keras| = {report['max_abs_diff']:.2e} over {sum(report['rows'].values())} rows at "
+          f"batch sizes {', '.join(report['max_abs_diff_by_batch_size'])}; recurrent nodes "
+          f"{report['recurrent_nodes'] or 'none'}")
+    for layer in report["not_native"]:
+        print(f"WARNING: layer {layer['layer']} is not a native ONNX recurrent node ({layer['reason']}): "
+              f"exported as a slow Loop", file=sys.stderr)
+    for node in report["cuda_cpu_fallback"]:
+        print(f"note: {node['op']} node {node['node']} would run on the CPU under onnxruntime's CUDA provider "
+              f"({'; '.join(node['reasons'])})", file=sys.stderr)
+    if "int8" in report:
+        q = report["int8"]
+        print(f"int8 model.int8.onnx: {q['int8']['bytes'] / 1e6:.2f} MB vs {q['float32']['bytes'] / 1e6:.2f} MB, "
+              f"batch-1 {q['int8']['batch1_median_ms']:.3f} ms vs {q['float32']['batch1_median_ms']:.3f} ms, "
+              f"accuracy {q['int8']['accuracy']} vs {q['float32']['accuracy']} on {q['rows']} held-out rows")
 
 
 def _predict(args):
@@ -45,7 +56,7 @@ def _predict(args):
             texts += [line.rstrip("\n") for line in f]
     if not texts:
         raise ValueError("give at least one text, or --file with one text per line")
-    predictor = Predictor(args.bundle)
+    predictor = Predictor(args.bundle, int8=args.int8)
     for text, result in zip(texts, predictor.predict(texts)):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
 
@@ -80,13 +91,16 @@ def build_parser():
 
     p = commands.add_parser("export", help="convert a bundle's model to ONNX and validate it")
     p.add_argument("bundle")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 18 (default 17)")
+    p.add_argument("--optimize", action="store_true", help="save onnxruntime's optimized graph")
+    p.add_argument("--quantize", choices=["int8"], help="also write a dynamically quantized model.int8.onnx")
     p.set_defaults(run=_export)
 
     p = commands.add_parser("predict", help="label raw texts with a bundle's ONNX model")
     p.add_argument("bundle")
     p.add_argument("texts", nargs="*", help="texts to label")
     p.add_argument("--file", help="a UTF-8 file with one text per line")
+    p.add_argument("--int8", action="store_true", help="use model.int8.onnx (from export --quantize int8)")
     p.set_defaults(run=_predict)
 
     p = commands.add_parser("presets", help="list the model presets")
@@ -95,7 +109,12 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
+        args.texts += extra  # texts given after an option, e.g. `predict BUNDLE --int8 "text"`
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ info lines out of the output
     try:
         args.run(args)

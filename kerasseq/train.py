@@ -1,6 +1,7 @@
 """Train a preset on a data set and write a bundle (Keras `fit`, early stopping, metrics, plots)."""
 
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -11,17 +12,20 @@ from kerasseq.data import load_source, stratified_split
 from kerasseq.models import DEFAULT_PRESET, build_model, get_preset
 from kerasseq.text import TextEncoder, Tokenizer
 
-MAX_SAMPLES = 256
+MAX_SAMPLES = 1000  # held-out rows kept in samples.json for export checks
 
 
 def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False, seed=0,
-          test_fraction=0.2, verbose="auto"):
+          test_fraction=0.2, verbose=None):
     """Train `preset` on `data` ("uci" or a CSV/TSV path) and write a bundle directory.
 
     Returns the bundle path. With `export=True` the bundle also gets a validated `model.onnx`.
+    `verbose` is Keras's: default a progress bar on a terminal, one line per epoch otherwise.
     """
     import keras
 
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
     spec = get_preset(preset)
     dataset = load_source(data)
     spec = spec.replace(num_classes=len(dataset.label_names), epochs=epochs or spec.epochs)
@@ -99,11 +103,32 @@ def _metrics(y_true, y_pred, label_names):
 
 
 def _versions():
-    import keras
-    import tensorflow as tf
+    """Library versions, the Keras backend and the device it trained on."""
+    import importlib
 
-    return {"kerasseq": __version__, "keras": keras.__version__, "tensorflow": tf.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+    import keras
+
+    backend = keras.backend.backend()
+    module = importlib.import_module(backend)
+    return {"kerasseq": __version__, "keras": keras.__version__, "backend": backend,
+            backend: module.__version__, "device": _device(backend), "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _device(backend):
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    if backend == "jax":
+        import jax
+
+        return jax.devices()[0].platform
+    if backend == "torch":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "unknown"
 
 
 def _plot_history(history, path):

@@ -152,3 +152,24 @@ def test_cpu_clone_disables_cudnn_and_keeps_outputs():
     assert clone.layers[4].use_cudnn is False
     x = np.random.default_rng(0).integers(0, 50, (3, 5)).astype("int32")
     np.testing.assert_array_equal(np.asarray(clone(x)), np.asarray(model(x)))
+
+
+def test_optimized_and_int8_exports_of_a_trained_bundle(tmp_path):
+    import shutil
+
+    from conftest import ARTIFACT
+    from kerasseq.serve import Predictor
+
+    shutil.copytree(ARTIFACT, tmp_path / "b")
+    report = export_bundle(tmp_path / "b", optimize=True, quantize="int8")
+    assert report["passed"] and report["optimized"] and report["max_abs_diff"] <= 1e-5
+    q = report["int8"]
+    assert q["rows"] == len(json.loads((ARTIFACT / bundle.SAMPLES).read_text())["texts"])
+    assert q["int8"]["bytes"] < q["float32"]["bytes"] / 2
+    assert abs(q["accuracy_drop_points"]) <= 0.5
+    texts = json.loads((ARTIFACT / bundle.SAMPLES).read_text())["texts"][:50]
+    float_p = Predictor(tmp_path / "b").predict_proba(texts)
+    int8_p = Predictor(tmp_path / "b", int8=True).predict_proba(texts)
+    assert np.abs(float_p - int8_p).max() < 0.05
+    with pytest.raises(ValueError, match="quantize"):
+        export_bundle(tmp_path / "b", quantize="int4")

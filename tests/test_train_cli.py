@@ -107,3 +107,8 @@ def test_interrupted_write_leaves_no_half_bundle(tmp_path):
         (tmp / "new.txt").write_text("new bundle")
     assert [p.name for p in out.iterdir()] == ["new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_predict_accepts_texts_after_options(capsys):
+    assert main(["predict", str(ARTIFACT), "--int8", "Great phone, works perfectly"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "positive"

@@ -1,16 +1,17 @@
 """tf2onnx conversion of a bundle's model, parity validation and the export report."""
 
 import json
+import logging
 import platform
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 from kerasseq import __version__, bundle
+from kerasseq.export.optimize import compare_models, ort_optimized, quantize_int8
 
-INPUT_NAME = "token_ids"
-OUTPUT_NAME = "probabilities"
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-5
 BATCH_SIZES = (1, 7, 64)
@@ -21,11 +22,13 @@ class ExportValidationError(RuntimeError):
     """ONNX outputs differ from Keras by more than the tolerance."""
 
 
-def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
+def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, optimize=False, quantize=None):
     """Convert `model.keras` to `model.onnx`, validate it, and write `export_report.json`.
 
-    The report is written in every case; `model.onnx` only when validation passes (otherwise
-    ExportValidationError is raised).
+    `optimize=True` saves onnxruntime's optimized graph (validated like the plain one);
+    `quantize="int8"` also writes `model.int8.onnx` and reports its size, latency and accuracy
+    next to the float model's. The report is written in every case; the models only when
+    validation passes (otherwise ExportValidationError is raised).
     """
     import keras
     import onnx
@@ -34,6 +37,8 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
 
     if not isinstance(opset, int) or not 13 <= opset <= 18:
         raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
+    if quantize not in (None, "int8"):
+        raise ValueError(f'quantize must be None or "int8", got {quantize!r}')
     encoder, labels, prep = bundle.read_preprocessing(bundle_dir)
     model_path = bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)
     model = cpu_clone(keras.saving.load_model(model_path, compile=False, safe_mode=True))
@@ -49,8 +54,12 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
     })
     onnx.checker.check_model(onnx_model)
     model_bytes = onnx_model.SerializeToString()
+    if optimize:
+        model_bytes = ort_optimized(model_bytes)
+        onnx_model = onnx.load_from_string(model_bytes)
 
-    rows, row_kinds = validation_rows(encoder, prep["vocab_size"], _sample_texts(bundle_dir), seed)
+    samples = _samples(bundle_dir)
+    rows, row_kinds = validation_rows(encoder, prep["vocab_size"], samples["texts"], seed)
     expected = keras_probabilities(model, rows)
     diffs = {str(b): float(np.abs(onnx_probabilities(model_bytes, rows, b) - expected).max()) for b in BATCH_SIZES}
     worst = max(diffs.values())
@@ -62,13 +71,14 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
         "tolerance": tolerance,
         "rows": row_kinds,
         "opset": opset,
+        "optimized": bool(optimize),
         "op_types": dict(sorted(op_types.items())),
         "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
         "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types},
         "not_native": not_native,
         "cuda_cpu_fallback": cuda_fallback_nodes(onnx_model),
-        "input": {"name": INPUT_NAME, "dtype": "int32", "shape": ["batch", "sequence"]},
-        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(labels)]},
+        "input": {"name": bundle.ONNX_INPUT, "dtype": "int32", "shape": ["batch", "sequence"]},
+        "output": {"name": bundle.ONNX_OUTPUT, "dtype": "float32", "shape": ["batch", len(labels)]},
         "labels": labels,
         "onnx_bytes": len(model_bytes),
         "convert_seconds": round(convert_seconds, 2),
@@ -76,7 +86,12 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0):
     }
     files = {bundle.EXPORT_REPORT: lambda path: bundle.write_json(path, report)}
     if report["passed"]:
-        files[bundle.ONNX_MODEL] = lambda path: open(path, "wb").write(model_bytes)
+        files[bundle.ONNX_MODEL] = lambda path: Path(path).write_bytes(model_bytes)
+        if quantize == "int8":
+            int8_bytes = quantize_int8(model_bytes)
+            report["int8"] = compare_models(model_bytes, int8_bytes, encoder.encode(samples["texts"]),
+                                            np.asarray(samples["labels"], np.int64))
+            files[bundle.INT8_MODEL] = lambda path: Path(path).write_bytes(int8_bytes)
     bundle.replace_files(bundle_dir, files)
     if not report["passed"]:
         raise ExportValidationError(
@@ -99,17 +114,23 @@ def convert(model, opset=DEFAULT_OPSET):
     clone, specs, not_native = native_clone(model)
     binary = model.outputs[0].shape[-1] == 1
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=INPUT_NAME)])
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=bundle.ONNX_INPUT)])
     def serve(token_ids):
         p = clone(token_ids, training=False)
         if binary:
             p = tf.concat([1.0 - p, p], axis=-1)
-        return {OUTPUT_NAME: p}
+        return {bundle.ONNX_OUTPUT: p}
 
-    with tf.device("/CPU:0"):
-        onnx_model, _ = tf2onnx.convert.from_function(
-            serve, input_signature=serve.input_signature, opset=opset,
-            custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
+    tf2onnx_logger = logging.getLogger("tf2onnx")
+    level = tf2onnx_logger.level
+    tf2onnx_logger.setLevel(logging.ERROR)  # it warns that it cannot infer the placeholders' shapes
+    try:
+        with tf.device("/CPU:0"):
+            onnx_model, _ = tf2onnx.convert.from_function(
+                serve, input_signature=serve.input_signature, opset=opset,
+                custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
+    finally:
+        tf2onnx_logger.setLevel(level)
     _name_axes(onnx_model.graph.input[0], "batch", "sequence")
     _name_axes(onnx_model.graph.output[0], "batch")
     return onnx_model, not_native
@@ -155,7 +176,7 @@ def onnx_probabilities(model_bytes, rows, batch_size):
     import onnxruntime as ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: rows[i:i + batch_size]})[0]
+    return np.concatenate([session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: rows[i:i + batch_size]})[0]
                            for i in range(0, len(rows), batch_size)])
 
 
@@ -191,11 +212,13 @@ def _long_text(texts, min_words, rng):
     return " ".join(words)
 
 
-def _sample_texts(bundle_dir):
+def _samples(bundle_dir):
+    """The bundle's held-out texts and labels (empty when the bundle has no samples.json)."""
     try:
-        return list(bundle.read_json(bundle.bundle_file(bundle_dir, bundle.SAMPLES))["texts"])
+        data = bundle.read_json(bundle.bundle_file(bundle_dir, bundle.SAMPLES))
     except FileNotFoundError:
-        return []
+        return {"texts": [], "labels": []}
+    return {"texts": list(data["texts"]), "labels": list(data["labels"])}
 
 
 def _versions():

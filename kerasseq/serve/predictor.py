@@ -5,25 +5,24 @@ import numpy as np
 from kerasseq import bundle
 from kerasseq.serve.providers import default_providers
 
-INPUT_NAME = "token_ids"
-OUTPUT_NAME = "probabilities"
 
 
 class Predictor:
     """Serve a bundle's `model.onnx` with the exact preprocessing it was trained with.
 
-    `providers` defaults to CUDA (only when it really loads) then CPU. Never imports TensorFlow.
+    `providers` defaults to CUDA (only when it really loads) then CPU; `int8=True` serves the
+    quantized `model.int8.onnx` written by `kerasseq export --quantize int8`. Never imports TensorFlow.
     An empty string is a valid text: it encodes to an all-padding row and gets the model's
     answer for "no words" (a defined, deterministic result).
     """
 
-    def __init__(self, bundle_dir, providers=None):
+    def __init__(self, bundle_dir, providers=None, int8=False):
         import onnxruntime as ort
 
         self.bundle_dir = bundle_dir
         self.encoder, self.labels, self.preprocessing = bundle.read_preprocessing(bundle_dir)
         self.vocab_size = self.preprocessing["vocab_size"]
-        model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
+        model_path = bundle.bundle_file(bundle_dir, bundle.INT8_MODEL if int8 else bundle.ONNX_MODEL)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         try:
@@ -33,9 +32,9 @@ class Predictor:
             raise bundle.BundleError(f"{model_path} could not be loaded by onnxruntime: {e}") from None
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
-            raise bundle.BundleError(f"{model_path} must have input '{INPUT_NAME}' and output '{OUTPUT_NAME}', "
-                                     f"has inputs {inputs} and outputs {outputs}")
+        if bundle.ONNX_INPUT not in inputs or bundle.ONNX_OUTPUT not in outputs:
+            raise bundle.BundleError(f"{model_path} must have input '{bundle.ONNX_INPUT}' and output "
+                                     f"'{bundle.ONNX_OUTPUT}', has inputs {inputs} and outputs {outputs}")
 
     @property
     def providers(self):
@@ -57,7 +56,7 @@ class Predictor:
                              f"{ids.min()} to {ids.max()}")
         if not len(ids):
             return np.zeros((0, len(self.labels)), np.float32)
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: ids.astype(np.int32)})[0]
+        return self.session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: ids.astype(np.int32)})[0]
 
     def predict_proba(self, texts):
         """Probabilities [n, classes] for raw texts (a str counts as one text)."""
