@@ -8,6 +8,7 @@ BOOK_PARAMETERS = {
     "imdb-gru": 262_273,
     "imdb-bilstm": 272_705,
     "imdb-stacked-lstm": 272_673,
+    "imdb-gru-cudnn": 262_369,  # reset_after=True: a second bias row
 }
 
 

@@ -4,7 +4,7 @@ tf2onnx turns Keras 3 SimpleRNN and GRU layers (and any layer with a mask or rec
 into a slow `Loop`. Before conversion, `native_clone` swaps each supported recurrent layer for a
 `NativeRecurrent` placeholder: a `tf.py_function` (traced, never run) that carries the layer's
 input, its sequence lengths (from the Keras mask) and an index. tf2onnx converts the rest of the
-graph as usual, and `NativeRecurrentHandler` turns each placeholder into one native ONNX node
+graph as usual, and the handler from `make_handler` turns each placeholder into one native ONNX node
 built from the layer's weights (ONNX gate orders: LSTM i,o,f,c; GRU z,r,h; RNN one gate).
 """
 
@@ -96,12 +96,12 @@ def _direction_weights(layer):
     elif bias is not None:
         w_bias = bias
     if op == "LSTM":
-        kernel, recurrent = _reorder(kernel, units, 1), _reorder(recurrent, units, 1)
-        w_bias = _reorder(w_bias, units, 0)
+        kernel, recurrent = _reorder(kernel, 1), _reorder(recurrent, 1)
+        w_bias = _reorder(w_bias, 0)
     return op, attrs, kernel.T, recurrent.T, np.concatenate([w_bias, r_bias])
 
 
-def _reorder(array, units, axis):
+def _reorder(array, axis):
     blocks = np.split(array, 4, axis=axis)
     return np.concatenate([blocks[i] for i in LSTM_TO_ONNX_GATES], axis=axis)
 

@@ -39,6 +39,9 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
     if quantize not in (None, "int8"):
         raise ValueError(f'quantize must be None or "int8", got {quantize!r}')
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"export traces the model with TensorFlow (tf2onnx), but KERAS_BACKEND is "
+                           f"{keras.backend.backend()!r}: run it with KERAS_BACKEND=tensorflow")
     encoder, labels, prep = bundle.read_preprocessing(bundle_dir)
     model_path = bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)
     model = cpu_clone(keras.saving.load_model(model_path, compile=False, safe_mode=True))

@@ -13,6 +13,10 @@ PRESETS = {
                       description="IMDb LSTM(32), 264,353 parameters"),
     "imdb-gru": dict(_IMDB, recurrent=[dict(kind="gru", units=32, reset_after=False)], epochs=4,
                      description="IMDb GRU(32, reset_after=False), 262,273 parameters"),
+    # The same GRU with reset_after=True: the variant cuDNN (training) and onnxruntime's CUDA
+    # provider (serving, linear_before_reset=1) run natively.
+    "imdb-gru-cudnn": dict(_IMDB, recurrent=[dict(kind="gru", units=32, reset_after=True)], epochs=4,
+                           description="IMDb GRU(32, reset_after=True), GPU-friendly, 262,369 parameters"),
     "imdb-bilstm": dict(_IMDB, recurrent=[dict(kind="lstm", units=32, bidirectional=True)], epochs=4,
                         description="IMDb Bidirectional LSTM(32), 272,705 parameters"),
     "imdb-stacked-lstm": dict(_IMDB, recurrent=[dict(kind="lstm", units=32), dict(kind="lstm", units=32)],
