@@ -252,8 +252,11 @@ many calls), so that drift on a shared machine hits every column alike.
 
 Reading the targets: `imdb-bilstm` and `imdb-stacked-lstm` run two recurrent passes per row (one
 bidirectional node or two stacked nodes, as the export requires), so their batch-1 latency is
-about twice `imdb-lstm`'s. onnxruntime's CPU kernel for the plain `RNN` node (SimpleRNN) is not
-vectorised like its LSTM/GRU kernels, which shows at batch 256. All rows above come from this run.
+about twice `imdb-lstm`'s. At batch 256, onnxruntime's CPU kernel for the plain `RNN` node
+(SimpleRNN) is far slower than its LSTM kernel, and its GRU kernel trails XLA's fused loop; both
+are onnxruntime kernel limits, not graph structure (each is one native node, no `Loop`). On this
+shared 2-core machine single batch-1 figures move by up to ±40 % from run to run, so ratios near
+a threshold (1.5×) can flip between runs. All rows above come from this run.
 """
 
 

@@ -9,34 +9,31 @@ recurrent node was placed on the CUDA provider, and median batch-1 / batch-256 t
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from bench_inference import median_seconds  # scripts/ is on sys.path when this script runs
+
 
 def median_ms(fn, repeats):
-    for _ in range(10):
-        fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return round(1000 * float(np.median(times)), 4)
+    return round(1000 * median_seconds(fn, repeats, warmup=10), 4)
 
 
 def recurrent_placement(model_path):
     """{node name: provider} for RNN/GRU/LSTM nodes, read from onnxruntime's profiler output."""
     import onnxruntime as ort
 
+    from kerasseq.serve import default_providers
+
     options = ort.SessionOptions()
     options.enable_profiling = True
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(model_path), options, providers=["CUDAExecutionProvider",
-                                                                         "CPUExecutionProvider"])
+    session = ort.InferenceSession(str(model_path), options, providers=default_providers())
     session.run(None, {"token_ids": np.ones((2, 8), np.int32)})
-    events = json.loads(Path(session.end_profiling()).read_text())
+    profile = Path(session.end_profiling())
+    events = json.loads(profile.read_text())
+    profile.unlink()
     return {e["args"]["op_name"] + ":" + e["name"].split("_kernel_time")[0]: e["args"]["provider"]
             for e in events if e.get("cat") == "Node" and e.get("args", {}).get("op_name") in ("RNN", "GRU", "LSTM")}
 
