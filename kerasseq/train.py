@@ -11,6 +11,7 @@ from kerasseq import __version__, bundle
 from kerasseq.data import load_source, stratified_split
 from kerasseq.models import DEFAULT_PRESET, build_model, get_preset
 from kerasseq.text import TextEncoder, Tokenizer
+from kerasseq.text.normalize import ReviewNormalizer
 
 MAX_SAMPLES = 1000  # held-out rows kept in samples.json for export checks
 
@@ -36,9 +37,12 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     fit_idx, val_idx = stratified_split(train_set.labels, spec.validation_split, seed + 1)
     fit_set, val_set = train_set.subset(fit_idx), train_set.subset(val_idx)
 
-    tokenizer = Tokenizer(num_words=spec.vocab_size, oov_token=spec.oov_token).fit_on_texts(fit_set.texts)
-    encoder = TextEncoder(tokenizer, spec.maxlen, spec.padding, spec.truncating)
-    x_fit, x_val, x_test = (encoder.encode(s.texts) for s in (fit_set, val_set, test_set))
+    normalizer = None if spec.normalize is None else ReviewNormalizer.from_config(spec.normalize)
+    encoder = TextEncoder(Tokenizer(num_words=spec.vocab_size, oov_token=spec.oov_token), spec.maxlen,
+                          spec.padding, spec.truncating, normalizer)
+    fit_texts, val_texts, test_texts = (encoder.normalize(s.texts) for s in (fit_set, val_set, test_set))
+    encoder.tokenizer.fit_on_texts(fit_texts)
+    x_fit, x_val, x_test = (encoder.encode(t, normalized=True) for t in (fit_texts, val_texts, test_texts))
 
     keras.utils.set_random_seed(seed)
     _deterministic_ops()
@@ -180,15 +184,20 @@ def _model_card(spec, metrics, label_names):
                           for name, m in metrics["per_class"].items())
     source = ("UCI Sentiment Labelled Sentences (Kotzias et al., KDD 2015; CC BY 4.0)"
               if metrics["data"] == "uci" else metrics["data"])
+    hidden = "".join(f" Dense({u}, relu) →" + (f" Dropout({spec.dense_dropout}) →" if spec.dense_dropout else "")
+                     for u in spec.dense)
+    normalized = (" through the NLTK review pipeline (lowercase, word_tokenize, stopwords and punctuation "
+                  "dropped, Porter stems)" if spec.normalize is not None else ", lower-cased")
     return f"""# Model card: {metrics['preset']}
 
 {spec.description or 'A kerasseq recurrent text classifier.'}
 
 - Architecture: Embedding({spec.vocab_size}, {spec.embedding_dim}) → SpatialDropout1D({spec.spatial_dropout}) →
-  {layers} → Dropout({spec.dropout}) → {'Dense(1, sigmoid)' if spec.num_classes == 2 else f'Dense({spec.num_classes}, softmax)'};
+  {layers} → Dropout({spec.dropout}) →{hidden} {'Dense(1, sigmoid)' if spec.num_classes == 2 else f'Dense({spec.num_classes}, softmax)'};
   {metrics['parameters']:,} parameters.
-- Input: raw text, lower-cased, Keras default filters, top {spec.vocab_size} words (OOV token `{spec.oov_token}`),
-  padded/truncated to {spec.maxlen} ids ({spec.padding}/{spec.truncating}); see `preprocessing.json`.
+- Input: raw text{normalized}, Keras default filters, top {spec.vocab_size} words
+  (OOV token `{spec.oov_token}`), padded/truncated to {spec.maxlen} ids ({spec.padding}/{spec.truncating});
+  see `preprocessing.json`.
 - Labels: {', '.join(label_names)}.
 - Data: {source}; {metrics['rows']['train']} training, {metrics['rows']['validation']} validation,
   {metrics['rows']['test']} test rows (stratified split, seed {metrics['seed']}).
@@ -205,7 +214,7 @@ Accuracy **{metrics['test_accuracy']:.4f}**, loss {metrics['test_loss']:.4f}.
 
 ## Limits
 
-Trained on short English review sentences; expect weaker results on other domains, other languages,
+Trained on English reviews; expect weaker results on other domains, other languages,
 sarcasm and long documents (texts longer than {spec.maxlen} words are truncated).
 Versions: {', '.join(f'{k} {v}' for k, v in metrics['versions'].items())}.
 """

@@ -42,6 +42,8 @@ def test_serve_and_text_work_with_tensorflow_and_keras_unimportable():
         p = Predictor({str(ARTIFACT)!r})
         out = p.predict(["Great phone, works perfectly", "Terrible, it broke in a day."])
         ids = pad_sequences(Tokenizer(num_words=10).fit_on_texts(["a b a"]).texts_to_sequences(["a b"]), maxlen=4)
+        amazon = Predictor({str(ARTIFACT.parent / "amazon-stacked-lstm")!r})
+        out += amazon.predict(["Broke after two weeks. Total waste of money, do not buy."])
         from kerasseq.cli import main
         main(["predict", {str(ARTIFACT)!r}, "I love it"])
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
@@ -51,7 +53,7 @@ def test_serve_and_text_work_with_tensorflow_and_keras_unimportable():
     cli_line, last = result.stdout.strip().splitlines()[-2:]
     report = json.loads(last)
     assert report["heavy"] == []
-    assert [r["label"] for r in report["out"]] == ["positive", "negative"]
+    assert [r["label"] for r in report["out"]] == ["positive", "negative", "negative"]
     assert report["ids"] == [[0, 0, 1, 2]]
     assert json.loads(cli_line)["label"] == "positive"
 

@@ -112,3 +112,33 @@ def test_interrupted_write_leaves_no_half_bundle(tmp_path):
 def test_predict_accepts_texts_after_options(capsys):
     assert main(["predict", str(ARTIFACT), "--int8", "Great phone, works perfectly"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] == "positive"
+
+
+def test_normalizing_preset_serves_the_training_ids(tmp_path, capsys):
+    """amazon-stacked-lstm on real Amazon reviews: serving ids == ids built by hand from the
+    training split with the NLTK pipeline."""
+    from conftest import SHARED_DATA
+    from kerasseq.data import load_csv, stratified_split
+    from kerasseq.text import TextEncoder, Tokenizer
+    from kerasseq.text.normalize import ReviewNormalizer
+
+    source = SHARED_DATA / "amazon_polarity" / "amazon_reviews_5000.csv"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    rows = list(csv.reader(open(source, encoding="utf-8", newline="")))[:401]
+    small = tmp_path / "amazon_400.csv"
+    with open(small, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    out = tmp_path / "amazon"
+    assert main(["train", "--preset", "amazon-stacked-lstm", "--data", str(small), "--epochs", "1",
+                 "--out", str(out), "--export"]) == 0
+    data = load_csv(small)
+    train_idx, _ = stratified_split(data.labels, 0.2, 0)
+    fit_idx, _ = stratified_split(data.labels[train_idx], 0.2, 1)
+    normalizer = ReviewNormalizer()
+    fit_texts = normalizer.normalize([data.texts[train_idx[i]] for i in fit_idx])
+    expected = TextEncoder(Tokenizer(num_words=10000, oov_token="<OOV>").fit_on_texts(fit_texts), 100,
+                           normalizer=normalizer).encode(data.texts)
+    predictor = Predictor(out)
+    np.testing.assert_array_equal(predictor.encode(data.texts), expected)
+    assert json.loads((out / bundle.PREPROCESSING).read_text())["encoder"]["normalizer"] == normalizer.get_config()

@@ -21,6 +21,13 @@ PRESETS = {
                         description="IMDb Bidirectional LSTM(32), 272,705 parameters"),
     "imdb-stacked-lstm": dict(_IMDB, recurrent=[dict(kind="lstm", units=32), dict(kind="lstm", units=32)],
                               dropout=0.5, epochs=4, description="IMDb two stacked LSTM(32), 272,673 parameters"),
+    # The Deep Learning Workshop, ch. 6 activity (seed 001): raw Amazon reviews through the NLTK
+    # pipeline (tokenize, drop stopwords and punctuation, Porter stem), 10,000 words, 100 steps.
+    "amazon-stacked-lstm": dict(vocab_size=10000, maxlen=100, embedding_dim=32, spatial_dropout=0.4,
+                                recurrent=[dict(kind="lstm", units=64), dict(kind="lstm", units=64)],
+                                dropout=0.4, dense=(32, 32), dense_dropout=0.5, optimizer="rmsprop",
+                                batch_size=128, epochs=5, normalize={},
+                                description="Amazon reviews, NLTK pipeline, stacked LSTM(64) x2 + Dense(32) x2"),
     # The embedded default data (3,000 short UCI review sentences): small and quick on 2 cores.
     "uci-lstm": dict(vocab_size=4000, maxlen=40, embedding_dim=32, spatial_dropout=0.3,
                      recurrent=[dict(kind="lstm", units=32)], dropout=0.4, optimizer="adam",

@@ -43,7 +43,8 @@ class ModelSpec:
     dense_dropout: float = 0.0
     num_classes: int = 2
     mask_zero: bool = False
-    # text
+    # text: `normalize` is a ReviewNormalizer config (None: raw text straight to the tokenizer)
+    normalize: dict = None
     oov_token: str = "<OOV>"
     padding: str = "pre"
     truncating: str = "pre"

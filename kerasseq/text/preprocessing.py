@@ -5,15 +5,17 @@ from kerasseq.text.tokenizer import Tokenizer
 
 
 class TextEncoder:
-    """A fitted tokenizer plus the padding settings: `encode(texts)` gives the exact training ids."""
+    """An optional review normalizer, a fitted tokenizer and the padding settings:
+    `encode(texts)` gives the exact training ids."""
 
-    def __init__(self, tokenizer, maxlen, padding="pre", truncating="pre"):
+    def __init__(self, tokenizer, maxlen, padding="pre", truncating="pre", normalizer=None):
         if not isinstance(maxlen, int) or maxlen < 1:
             raise ValueError(f"maxlen must be a positive int, got {maxlen!r}")
         for name, side in (("padding", padding), ("truncating", truncating)):
             if side not in ("pre", "post"):
                 raise ValueError(f'{name} must be "pre" or "post", got {side!r}')
         self.tokenizer = tokenizer
+        self.normalizer = normalizer
         self.maxlen = maxlen
         self.padding = padding
         self.truncating = truncating
@@ -22,15 +24,21 @@ class TextEncoder:
     def vocab_size(self):
         return self.tokenizer.vocab_size
 
-    def encode(self, texts):
-        """Return an int32 array of shape (len(texts), maxlen)."""
-        sequences = self.tokenizer.texts_to_sequences(texts)
+    def normalize(self, texts):
+        """The texts as the tokenizer reads them (unchanged without a normalizer)."""
+        return list(texts) if self.normalizer is None else self.normalizer.normalize(texts)
+
+    def encode(self, texts, normalized=False):
+        """Return an int32 array of shape (len(texts), maxlen); `normalized=True` skips the
+        normalizer for texts that already went through `normalize`."""
+        sequences = self.tokenizer.texts_to_sequences(texts if normalized else self.normalize(texts))
         return pad_sequences(
             sequences, maxlen=self.maxlen, dtype="int32", padding=self.padding, truncating=self.truncating
         )
 
     def to_dict(self):
         return {
+            "normalizer": None if self.normalizer is None else self.normalizer.get_config(),
             "tokenizer": self.tokenizer.to_dict(encoding_only=True),
             "maxlen": self.maxlen,
             "padding": self.padding,
@@ -41,10 +49,16 @@ class TextEncoder:
 
     @classmethod
     def from_dict(cls, data):
+        normalizer = None
+        if data.get("normalizer") is not None:
+            from kerasseq.text.normalize import ReviewNormalizer
+
+            normalizer = ReviewNormalizer.from_config(data["normalizer"])
         return cls(
             Tokenizer.from_dict(data["tokenizer"]),
             maxlen=data["maxlen"],
             padding=data["padding"],
             truncating=data["truncating"],
+            normalizer=normalizer,
         )
 
