@@ -25,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from kerasseq.export.optimize import median_seconds  # noqa: E402
+
 PRESETS = ["imdb-simplernn", "imdb-lstm", "imdb-gru", "imdb-gru-cudnn", "imdb-bilstm", "imdb-stacked-lstm", "uci-lstm"]
 
 # Each cold-start child reports its own time to first answer and its peak RSS (VmHWM, which,
@@ -50,17 +52,6 @@ model(np.zeros((1, model.input_shape[1]), "int32"), training=False)
 elapsed = time.perf_counter() - started
 print(json.dumps({{"in_process_s": elapsed, "peak_rss_mb": {PEAK_RSS}}}))
 """
-
-
-def median_seconds(fn, repeats, warmup=5):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def cold_start(code, bundle_dir):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_inference import median_seconds  # scripts/ is on sys.path when this script runs
+from kerasseq.export.optimize import median_seconds
 
 
 def median_ms(fn, repeats):

@@ -9,6 +9,17 @@ import numpy as np
 from kerasseq import bundle
 
 
+def median_seconds(fn, repeats, warmup=5):
+    """Median wall time of `fn()` over `repeats` calls, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
 
 def ort_optimized(model_bytes):
     """The graph after onnxruntime's basic optimizations (constant folding, redundant nodes),
@@ -49,17 +60,11 @@ def compare_models(float_bytes, int8_bytes, ids, labels, repeats=200):
     for name, model_bytes in (("float32", float_bytes), ("int8", int8_bytes)):
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
         probabilities = session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: ids})[0]
-        one = ids[:1]
-        for _ in range(10):
-            session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: one})
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: one})
-            times.append(time.perf_counter() - started)
+        seconds = median_seconds(lambda: session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: ids[:1]}),
+                                 repeats, warmup=10)
         result[name] = {
             "bytes": len(model_bytes),
-            "batch1_median_ms": round(float(np.median(times)) * 1000, 4),
+            "batch1_median_ms": round(seconds * 1000, 4),
             "accuracy": float((probabilities.argmax(1) == labels).mean()) if len(labels) else None,
             "probabilities": probabilities,
         }

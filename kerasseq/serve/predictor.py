@@ -6,7 +6,6 @@ from kerasseq import bundle
 from kerasseq.serve.providers import default_providers
 
 
-
 class Predictor:
     """Serve a bundle's `model.onnx` with the exact preprocessing it was trained with.
 
