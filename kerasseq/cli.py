@@ -1,4 +1,4 @@
-"""The `kerasseq` command: train, export, predict, presets.
+"""The `kerasseq` command: train, export, predict, stats, presets.
 
 TensorFlow is imported only by `train` and `export`; `predict` runs on onnxruntime alone.
 Every error becomes one line on stderr and a non-zero exit, never a traceback.
@@ -14,7 +14,7 @@ def _train(args):
     from kerasseq.train import train
 
     out = train(preset=args.preset, data=args.data, epochs=args.epochs, out=args.out,
-                export=args.export, seed=args.seed)
+                export=args.export, seed=args.seed, data_dir=args.data_dir)
     metrics = _load(os.path.join(out, "metrics.json"))
     print(f"test accuracy {metrics['test_accuracy']:.4f}  loss {metrics['test_loss']:.4f}  "
           f"({metrics['epochs_run']} epochs, {metrics['train_seconds']} s)")
@@ -52,13 +52,39 @@ def _predict(args):
 
     texts = list(args.texts)
     if args.file:
-        with open(args.file, encoding="utf-8") as f:
-            texts += [line.rstrip("\n") for line in f]
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                texts += [line.rstrip("\n") for line in f]
+        except UnicodeDecodeError as e:
+            raise ValueError(f"--file {args.file} is not UTF-8 text: {e}") from None
     if not texts:
         raise ValueError("give at least one text, or --file with one text per line")
     predictor = Predictor(args.bundle, int8=args.int8)
     for text, result in zip(texts, predictor.predict(texts)):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
+
+
+def _stats(args):
+    from pathlib import Path
+
+    from kerasseq import bundle, stats
+    from kerasseq.data import load_splits
+    from kerasseq.models import get_preset
+    from kerasseq.text.normalize import ReviewNormalizer
+
+    spec = get_preset(args.preset) if args.preset else None
+    normalizer = None if spec is None or spec.normalize is None else ReviewNormalizer.from_config(spec.normalize)
+    train_set, _ = load_splits(args.data, args.data_dir)
+    lengths = stats.token_lengths(train_set.texts, normalizer)
+    result = stats.length_stats(lengths, spec.maxlen if spec else None)
+    result.update(data=str(args.data), preset=args.preset, normalized=normalizer is not None)
+    out = Path(args.out or Path("runs") / f"stats-{Path(str(args.data)).stem}")
+    out.mkdir(parents=True, exist_ok=True)
+    bundle.write_json(out / "lengths.json", result)
+    stats.plot_lengths(lengths, result, out / "lengths.png", title=f"{args.data} training texts")
+    print(f"{result['texts']} training texts of {args.data}" + (" after the NLTK pipeline" if normalizer else ""))
+    print("\n".join(stats.format_table(result)))
+    print(f"wrote {out / 'lengths.png'} and {out / 'lengths.json'}")
 
 
 def _presets(args):
@@ -75,6 +101,7 @@ def _load(path):
 
 def build_parser():
     from kerasseq import __version__
+    from kerasseq.data import DATA_ENV
 
     parser = argparse.ArgumentParser(prog="kerasseq", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kerasseq {__version__}")
@@ -82,7 +109,10 @@ def build_parser():
 
     p = commands.add_parser("train", help="train a preset and write a bundle")
     p.add_argument("--preset", default="uci-lstm", help="preset name (see `kerasseq presets`)")
-    p.add_argument("--data", default="uci", help='"uci" (embedded default) or a CSV/TSV with text and label')
+    p.add_argument("--data", default="uci", help='"uci" (embedded default), "imdb", "amazon", a CSV/TSV with '
+                   'text and label columns, or an aclImdb directory')
+    p.add_argument("--data-dir", help=f"where imdb/amazon files are looked for (else ${DATA_ENV}, then "
+                   "~/.kerasseq/data)")
     p.add_argument("--epochs", type=int, help="maximum epochs (default: the preset's)")
     p.add_argument("--out", help="bundle directory (default: runs/PRESET)")
     p.add_argument("--export", action="store_true", help="also export and validate model.onnx")
@@ -102,6 +132,13 @@ def build_parser():
     p.add_argument("--file", help="a UTF-8 file with one text per line")
     p.add_argument("--int8", action="store_true", help="use model.int8.onnx (from export --quantize int8)")
     p.set_defaults(run=_predict)
+
+    p = commands.add_parser("stats", help="token lengths of a data set: percentiles, covering maxlen, histogram")
+    p.add_argument("--data", default="uci", help='as for train: "uci", "imdb", "amazon" or a CSV/TSV path')
+    p.add_argument("--data-dir", help=f"where imdb/amazon files are looked for (else ${DATA_ENV})")
+    p.add_argument("--preset", help="count tokens after this preset's text pipeline and check its maxlen")
+    p.add_argument("--out", help="folder for lengths.png and lengths.json (default: runs/stats-DATA)")
+    p.set_defaults(run=_stats)
 
     p = commands.add_parser("presets", help="list the model presets")
     p.set_defaults(run=_presets)

@@ -8,18 +8,27 @@ from pathlib import Path
 import numpy as np
 
 from kerasseq import __version__, bundle
-from kerasseq.data import load_source, stratified_split
+from kerasseq.data import load_splits, stratified_split
 from kerasseq.models import DEFAULT_PRESET, build_model, get_preset
 from kerasseq.text import TextEncoder, Tokenizer
 from kerasseq.text.normalize import ReviewNormalizer
 
 MAX_SAMPLES = 1000  # held-out rows kept in samples.json for export checks
+DATA_SOURCES = {
+    "uci": "UCI Sentiment Labelled Sentences (Kotzias et al., KDD 2015; CC BY 4.0)",
+    "imdb": "IMDb movie reviews, aclImdb v1.0 25k/25k (Maas et al., ACL 2011)",
+    "amazon": "Amazon review polarity (Zhang, Zhao, LeCun 2015)",
+}
 
 
 def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False, seed=0,
-          test_fraction=0.2, verbose=None):
-    """Train `preset` on `data` ("uci" or a CSV/TSV path) and write a bundle directory.
+          test_fraction=0.2, verbose=None, data_dir=None):
+    """Train `preset` on `data` and write a bundle directory.
 
+    `data` is "uci" (embedded), "imdb" or "amazon" (found in `data_dir`, see `kerasseq.data`), a
+    CSV/TSV path or an aclImdb directory. IMDb keeps its own 25k/25k test split; other sources
+    hold out a stratified `test_fraction`. 20 % of the training rows validate; the
+    weights of the best validation epoch are kept (with early stopping unless the preset's patience is None).
     Returns the bundle path. With `export=True` the bundle also gets a validated `model.onnx`.
     `verbose` is Keras's: default a progress bar on a terminal, one line per epoch otherwise.
     """
@@ -28,12 +37,13 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     spec = get_preset(preset)
-    dataset = load_source(data)
-    spec = spec.replace(num_classes=len(dataset.label_names), epochs=epochs or spec.epochs)
+    train_set, test_set = load_splits(data, data_dir, test_fraction, seed)
+    if test_set.label_names != train_set.label_names:
+        raise ValueError(f"train and test labels differ: {train_set.label_names} vs {test_set.label_names}")
+    labels = train_set.label_names
+    spec = spec.replace(num_classes=len(labels), epochs=epochs or spec.epochs)
     out = Path(out) if out else Path("runs") / preset
 
-    train_idx, test_idx = stratified_split(dataset.labels, test_fraction, seed)
-    train_set, test_set = dataset.subset(train_idx), dataset.subset(test_idx)
     fit_idx, val_idx = stratified_split(train_set.labels, spec.validation_split, seed + 1)
     fit_set, val_set = train_set.subset(fit_idx), train_set.subset(val_idx)
 
@@ -47,7 +57,8 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     keras.utils.set_random_seed(seed)
     _deterministic_ops()
     model = build_model(spec, name=preset.replace("-", "_"))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience, restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience or spec.epochs,
+                                         restore_best_weights=True)
     started = time.perf_counter()
     history = model.fit(x_fit, fit_set.labels, validation_data=(x_val, val_set.labels), epochs=spec.epochs,
                         batch_size=spec.batch_size, callbacks=[stop], verbose=verbose)
@@ -56,9 +67,9 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     test_loss, _ = model.evaluate(x_test, test_set.labels, batch_size=256, verbose=0)
     probabilities = model.predict(x_test, batch_size=256, verbose=0)
     predicted = (probabilities[:, 0] > 0.5).astype(int) if spec.num_classes == 2 else probabilities.argmax(1)
-    metrics = _metrics(test_set.labels, predicted, dataset.label_names)
+    metrics = _metrics(test_set.labels, predicted, labels)
     metrics.update(
-        preset=preset, data=dataset.name, test_loss=float(test_loss), train_seconds=round(train_seconds, 2),
+        preset=preset, data=str(data) if data in ("uci", "imdb", "amazon") else Path(data).name, test_loss=float(test_loss), train_seconds=round(train_seconds, 2),
         epochs_run=len(history.history["loss"]), best_epoch=int(np.argmin(history.history["val_loss"])) + 1,
         rows={"train": len(fit_set), "validation": len(val_set), "test": len(test_set)},
         parameters=int(model.count_params()), seed=seed, spec=spec.to_dict(), history=history.history,
@@ -68,14 +79,14 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     with bundle.atomic_directory(out) as tmp:
         model.save(tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING,
-                          bundle.preprocessing_dict(encoder, dataset.label_names, preset, spec.vocab_size))
+                          bundle.preprocessing_dict(encoder, labels, preset, spec.vocab_size))
         bundle.write_json(tmp / bundle.METRICS, metrics)
-        keep = slice(0, MAX_SAMPLES)
-        bundle.write_json(tmp / bundle.SAMPLES, {"texts": test_set.texts[keep],
+        keep = np.sort(np.random.default_rng(seed).permutation(len(test_set))[:MAX_SAMPLES])
+        bundle.write_json(tmp / bundle.SAMPLES, {"texts": [test_set.texts[i] for i in keep],
                                                  "labels": test_set.labels[keep].tolist()})
         _plot_history(history.history, tmp / "history.png")
-        _plot_confusion(metrics["confusion_matrix"], dataset.label_names, tmp / "confusion_matrix.png")
-        (tmp / bundle.MODEL_CARD).write_text(_model_card(spec, metrics, dataset.label_names), encoding="utf-8")
+        _plot_confusion(metrics["confusion_matrix"], labels, tmp / "confusion_matrix.png")
+        (tmp / bundle.MODEL_CARD).write_text(_model_card(spec, metrics, labels), encoding="utf-8")
     if export:
         from kerasseq.export import export_bundle
 
@@ -182,8 +193,7 @@ def _model_card(spec, metrics, label_names):
     layers = " → ".join(("Bi" if r.bidirectional else "") + f"{r.kind.upper()}({r.units})" for r in spec.recurrent)
     per_class = "\n".join(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
                           for name, m in metrics["per_class"].items())
-    source = ("UCI Sentiment Labelled Sentences (Kotzias et al., KDD 2015; CC BY 4.0)"
-              if metrics["data"] == "uci" else metrics["data"])
+    source = DATA_SOURCES.get(metrics["data"], metrics["data"])
     hidden = "".join(f" Dense({u}, relu) →" + (f" Dropout({spec.dense_dropout}) →" if spec.dense_dropout else "")
                      for u in spec.dense)
     normalized = (" through the NLTK review pipeline (lowercase, word_tokenize, stopwords and punctuation "
@@ -202,7 +212,8 @@ def _model_card(spec, metrics, label_names):
 - Data: {source}; {metrics['rows']['train']} training, {metrics['rows']['validation']} validation,
   {metrics['rows']['test']} test rows (stratified split, seed {metrics['seed']}).
 - Training: {spec.optimizer} (lr {spec.learning_rate}), batch {spec.batch_size}, {metrics['epochs_run']} epochs
-  (early stopping on validation loss, best epoch {metrics['best_epoch']} restored), {metrics['train_seconds']} s.
+  ({'early stopping on validation loss, ' if spec.patience else ''}best validation epoch {metrics['best_epoch']} kept),
+  {metrics['train_seconds']} s.
 
 ## Test results
 

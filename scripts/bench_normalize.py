@@ -7,8 +7,6 @@ both give identical output, and prints and writes reviews per second (normalize.
 """
 
 import argparse
-import csv
-import gzip
 import json
 import os
 import platform
@@ -40,13 +38,10 @@ def main():
     parser.add_argument("--data-dir", default=os.environ.get("KERASSEQ_DATA", "../shared/data"))
     parser.add_argument("--out", default="artifacts/benchmarks")
     args = parser.parse_args()
-    path = Path(args.data_dir) / "imdb" / "imdb_train.csv.gz"
-    if not path.is_file():
-        raise SystemExit(f"IMDb training reviews not found: {path} (set --data-dir or KERASSEQ_DATA)")
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
-        texts = [row["text"] for row in csv.DictReader(f)]
-
+    from kerasseq.data import load_imdb
     from kerasseq.text.normalize import ReviewNormalizer
+
+    texts = load_imdb(args.data_dir)[0].texts
 
     results = {}
     for name, normalize in (("naive NLTK loop", naive_pipeline()), ("kerasseq ReviewNormalizer", ReviewNormalizer())):

@@ -6,5 +6,5 @@ data=${KERASSEQ_DATA:-../shared/data}
 kerasseq train --preset uci-lstm --data uci --seed 0 --out artifacts/uci-lstm
 kerasseq export artifacts/uci-lstm --quantize int8
 # 30 epochs at most (early stopping): the activity's 5 epochs under-train on this 5,000-review sample.
-kerasseq train --preset amazon-stacked-lstm --data "$data/amazon_polarity/amazon_reviews_5000.csv" --seed 0 --epochs 30 \
+kerasseq train --preset amazon-stacked-lstm --data amazon --data-dir "$data" --seed 0 --epochs 30 \
     --out artifacts/amazon-stacked-lstm --export

@@ -28,6 +28,25 @@ def test_presets_keep_the_cudnn_path_eligible():
                 assert rnn.activation.__name__ == "tanh"
 
 
+def test_book_presets_step_like_tf_keras_2_rmsprop():
+    """tf.keras 2: lr*g / (sqrt(v) + 1e-7). Keras 3: lr*g / sqrt(v + eps); eps=1e-14 matches it, the
+    default 1e-7 shrinks a small gradient's step about tenfold."""
+    import numpy as np
+
+    keras = pytest.importorskip("keras")
+    for name in ("imdb-lstm", "amazon-stacked-lstm"):
+        assert build_model(get_preset(name)).optimizer.epsilon == 1e-14
+    lr, g = 0.001, 1e-4
+    tf_keras_2_step = lr * g / (np.sqrt(0.1 * g * g) + 1e-7)
+    steps = {}
+    for eps in (1e-14, 1e-7):
+        variable = keras.Variable(np.zeros(1, "float32"))
+        keras.optimizers.RMSprop(learning_rate=lr, epsilon=eps).apply([np.full(1, g, "float32")], [variable])
+        steps[eps] = -float(keras.ops.convert_to_numpy(variable)[0])
+    assert steps[1e-14] == pytest.approx(tf_keras_2_step, rel=0.01)
+    assert steps[1e-7] < tf_keras_2_step / 5
+
+
 def test_spec_round_trip_and_softmax_head():
     spec = ModelSpec(recurrent=[Recurrent("gru", 8, bidirectional=True), Recurrent("simplernn", 4)],
                      vocab_size=50, maxlen=7, dense=(6,), dense_dropout=0.5, num_classes=3)
@@ -43,6 +62,8 @@ def test_spec_round_trip_and_softmax_head():
     ({"recurrent": [{"kind": "lstm", "units": 0}]}, "units"),
     ({"dropout": 1.5}, "dropout"),
     ({"num_classes": 1}, "num_classes"),
+    ({"epsilon": 0}, "epsilon"),
+    ({"patience": 0}, "patience"),
     ({"padding": "middle"}, "padding"),
     ({"optimizer": "lbfgs"}, "optimizer"),
     ({"colour": "red"}, "unknown"),

@@ -153,3 +153,14 @@ def test_explicit_providers_override():
     p = Predictor(ARTIFACT, providers=["CPUExecutionProvider"])
     assert p.providers == ["CPUExecutionProvider"]
     assert default_providers()[-1] == "CPUExecutionProvider"
+
+
+def test_amazon_bundle_gives_defined_results_for_edge_reviews():
+    amazon = Predictor(ARTIFACT.parent / "amazon-stacked-lstm")
+    texts = ["", "  \n\t ", "the and of is was", "!!! , ?", "😀👍", "Très bien, très bon", "great value. " * 8_000]
+    ids = amazon.encode(texts)
+    assert ids.shape == (len(texts), 100) and not ids[:4].any()  # nothing left: the all-padding row
+    assert ids[4].any() and ids[5].any() and ids[6].all()  # OOV words; last 100 kept
+    results = amazon.predict(texts)
+    assert all(0.0 <= r["score"] <= 1.0 and r["label"] in ("negative", "positive") for r in results)
+    assert results[0] == results[1] == results[2] == results[3]

@@ -112,3 +112,38 @@ def test_text_encoder_round_trip(review_corpus):
         tokenizer.texts_to_sequences(review_corpus), maxlen=30, padding="post", truncating="post"))
     with pytest.raises(ValueError, match="maxlen"):
         TextEncoder(tokenizer, maxlen=0)
+
+
+# A slice of imdb_word_index.json's format: word -> frequency rank, from 1.
+KERAS_WORD_INDEX = {"the": 1, "and": 2, "a": 3, "of": 4, "to": 5, "is": 6, "br": 7, "movie": 17, "great": 84}
+
+
+def test_keras_imdb_tokenizer_applies_the_keras_offsets(tmp_path):
+    from kerasseq.data import load_keras_imdb_word_index
+    from kerasseq.text import KerasImdbTokenizer
+
+    path = tmp_path / "imdb_word_index.json"
+    path.write_text(json.dumps(KERAS_WORD_INDEX))
+    index = load_keras_imdb_word_index(path)
+    text = "The movie is GREAT, a zebra!"
+    # keras.datasets.imdb.load_data(start_char=1, oov_char=2, index_from=3): rank r -> id r + 3
+    assert KerasImdbTokenizer(index).texts_to_sequences([text]) == [[1, 4, 20, 9, 87, 6, 2]]
+    # num_words=50: ids >= 50 ("great" = 87) become oov_char 2
+    tokenizer = KerasImdbTokenizer(index, num_words=50)
+    assert tokenizer.texts_to_sequences([text]) == [[1, 4, 20, 9, 2, 6, 2]]
+    assert tokenizer.sequences_to_texts([[0, 0, 1, 4, 20, 9, 2]]) == ["? the movie is ?"]
+    # the mistake of the seed's `preprocess`: ranks used as ids read back as other words
+    assert KerasImdbTokenizer(index).sequences_to_texts([[KERAS_WORD_INDEX["movie"]]]) != ["movie"]
+
+
+def test_keras_imdb_encoder_round_trips_through_a_bundle_dict():
+    from kerasseq.text import KerasImdbTokenizer, TextEncoder
+
+    encoder = TextEncoder(KerasImdbTokenizer(KERAS_WORD_INDEX, num_words=50), maxlen=6)
+    restored = TextEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
+    texts = ["the movie is great", "", "a of to and the br the movie"]
+    np.testing.assert_array_equal(restored.encode(texts), encoder.encode(texts))
+    assert restored.encode(texts)[1].tolist() == [0, 0, 0, 0, 0, 1]
+    assert "great" not in restored.tokenizer.word_index  # id 87 >= num_words: not stored
+    with pytest.raises(ValueError, match="num_words must be an int above index_from"):
+        KerasImdbTokenizer(KERAS_WORD_INDEX, num_words=2)

@@ -9,6 +9,7 @@ import pytest
 from conftest import ARTIFACT
 from kerasseq import bundle
 from kerasseq.cli import main
+from kerasseq.data import load_splits
 from kerasseq.serve import Predictor
 
 BUNDLE_FILES = {"model.keras", "model.onnx", "preprocessing.json", "metrics.json", "samples.json",
@@ -86,8 +87,16 @@ def test_three_class_csv_trains_exports_and_predicts(tmp_path, uci, capsys):
     (["train", "--preset", "nope"], "unknown preset 'nope'"),
     (["train", "--data", "missing.csv"], "data file not found: missing.csv"),
     (["export", "no/such/bundle"], "no/such/bundle"),
+    (["train", "--data", "imbd"], "unknown data source 'imbd'"),
+    (["stats", "--data", "imdb", "--data-dir", "no/such/dir"], "IMDb train split not found"),
+    (["predict", str(ARTIFACT), "--file", "LATIN1"], "LATIN1 is not UTF-8 text"),
 ])
-def test_cli_errors_are_one_line(argv, message, capsys):
+def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERASSEQ_DATA", str(tmp_path))
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    argv = [str(latin1) if a == "LATIN1" else a for a in argv]
+    message = message.replace("LATIN1", str(latin1))
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
@@ -142,3 +151,77 @@ def test_normalizing_preset_serves_the_training_ids(tmp_path, capsys):
     predictor = Predictor(out)
     np.testing.assert_array_equal(predictor.encode(data.texts), expected)
     assert json.loads((out / bundle.PREPROCESSING).read_text())["encoder"]["normalizer"] == normalizer.get_config()
+
+
+def _check_coverage(lengths, covering, share):
+    lengths = np.asarray(lengths)
+    assert np.mean(lengths <= covering) >= share > np.mean(lengths <= covering - 1)
+
+
+def test_stats_cli_writes_percentiles_covering_maxlen_and_histogram(tmp_path, capsys, uci):
+    from kerasseq.text import text_to_word_sequence
+
+    out = tmp_path / "stats"
+    assert main(["stats", "--data", "uci", "--preset", "uci-lstm", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((out / "lengths.json").read_text())
+    assert (out / "lengths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    train, _ = load_splits("uci")
+    lengths = [len(text_to_word_sequence(t)) for t in train.texts]
+    assert result["texts"] == len(train) == 2400 and result["max"] == max(lengths)
+    for share in (90, 95):
+        _check_coverage(lengths, result["maxlen_covering"][str(share)], share / 100)
+        assert f"maxlen covering {share} %: {result['maxlen_covering'][str(share)]}" in printed
+    assert result["share_within_maxlen"] == round(float(np.mean(np.array(lengths) <= 40)), 4)
+
+
+def test_stats_follows_the_presets_nltk_pipeline_without_tensorflow(tmp_path):
+    from test_serve import run_python
+
+    rows = ['"This is not the best phone, but it is not bad at all!",1',
+            '"The the the and of",0', '"Great.",1', '"???",0'] * 3
+    data = tmp_path / "tiny.csv"
+    data.write_text("review_text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = run_python(f"""
+        from kerasseq.cli import main
+        code = main(["stats", "--data", {str(data)!r}, "--preset", "amazon-stacked-lstm",
+                     "--out", {str(tmp_path / "out")!r}])
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+        print(code, heavy)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0 []"
+    stats = json.loads((tmp_path / "out" / "lengths.json").read_text())
+    train, _ = load_splits(str(data))
+    raw_max = max(len(t.split()) for t in train.texts)
+    assert stats["texts"] == len(train) and stats["normalized"] is True and stats["max"] < raw_max
+
+
+def test_imdb_preset_trains_on_an_aclimdb_tree_and_serves_the_training_ids(tmp_path):
+    """Real IMDb reviews in the original aclImdb layout: the own test split is kept, and the
+    bundle encodes raw text exactly as training did (Keras word rules, 8,000 words, 200 steps)."""
+    from conftest import SHARED_DATA
+    from test_data import _write_aclimdb
+
+    from kerasseq.data import stratified_split
+    from kerasseq.text import TextEncoder, Tokenizer
+
+    if not (SHARED_DATA / "imdb" / "imdb_train.csv.gz").is_file():
+        pytest.skip(f"no IMDb data in {SHARED_DATA}")
+    full_train, full_test = load_splits("imdb", data_dir=SHARED_DATA)
+    reviews = {}
+    for split, data, n in (("train", full_train, 60), ("test", full_test, 40)):
+        for label, polarity in ((0, "neg"), (1, "pos")):
+            reviews[(split, polarity)] = [t for t, y in zip(data.texts, data.labels) if y == label][:n]
+    _write_aclimdb(tmp_path, reviews)
+    out = tmp_path / "imdb-gru"
+    assert main(["train", "--preset", "imdb-gru", "--data", str(tmp_path / "aclImdb"), "--epochs", "1",
+                 "--out", str(out), "--export"]) == 0
+    metrics = json.loads((out / bundle.METRICS).read_text())
+    assert metrics["rows"] == {"train": 96, "validation": 24, "test": 80} and metrics["data"] == "aclImdb"
+    train, test = load_splits(tmp_path / "aclImdb")
+    fit_idx, _ = stratified_split(train.labels, 0.2, 1)
+    tokenizer = Tokenizer(num_words=8000, oov_token="<OOV>").fit_on_texts([train.texts[i] for i in fit_idx])
+    expected = TextEncoder(tokenizer, 200).encode(test.texts)
+    np.testing.assert_array_equal(Predictor(out).encode(test.texts), expected)
+    assert json.loads((out / bundle.EXPORT_REPORT).read_text())["recurrent_nodes"] == {"GRU": 1}

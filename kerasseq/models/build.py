@@ -38,6 +38,6 @@ def build_model(spec, name=None):
         loss = "sparse_categorical_crossentropy"
     model = keras.Model(inputs, outputs, name=name or "kerasseq")
     optimizer = keras.optimizers.get({"class_name": spec.optimizer,
-                                      "config": {"learning_rate": spec.learning_rate}})
+                                      "config": {"learning_rate": spec.learning_rate, "epsilon": spec.epsilon}})
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return model

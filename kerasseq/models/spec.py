@@ -51,9 +51,14 @@ class ModelSpec:
     # training
     optimizer: str = "rmsprop"
     learning_rate: float = 0.001
+    # Keras 3 adds epsilon inside the square root of RMSprop/Adam's denominator, sqrt(v + eps);
+    # tf.keras 2 (where the book's numbers come from) added 1e-7 outside it, which eps=1e-14 inside matches.
+    epsilon: float = 1e-7
     batch_size: int = 128
     epochs: int = 10
     validation_split: float = 0.2
+    # epochs without validation-loss improvement before stopping; None runs every epoch.
+    # Either way the best validation epoch's weights are kept.
     patience: int = 2
     description: str = field(default="", compare=False)
 
@@ -69,6 +74,10 @@ class ModelSpec:
             _check_positive("dense units", units)
         for name in ("spatial_dropout", "dropout", "dense_dropout"):
             _check_rate(name, getattr(self, name))
+        if not isinstance(self.epsilon, (int, float)) or not 0.0 < self.epsilon < 1.0:
+            raise ValueError(f"epsilon must be a float in (0, 1), got {self.epsilon!r}")
+        if self.patience is not None:
+            _check_positive("patience", self.patience)
         if not 0.0 < self.validation_split < 1.0:
             raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split!r}")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:

@@ -55,10 +55,22 @@ class TextEncoder:
 
             normalizer = ReviewNormalizer.from_config(data["normalizer"])
         return cls(
-            Tokenizer.from_dict(data["tokenizer"]),
+            tokenizer_from_dict(data["tokenizer"]),
             maxlen=data["maxlen"],
             padding=data["padding"],
             truncating=data["truncating"],
             normalizer=normalizer,
         )
 
+
+
+def tokenizer_from_dict(data):
+    """A Tokenizer, or a KerasImdbTokenizer for `"kind": "keras-imdb"`."""
+    from kerasseq.text.keras_imdb import KIND, KerasImdbTokenizer
+
+    kind = data.get("kind", "keras")
+    if kind == KIND:
+        return KerasImdbTokenizer.from_dict(data)
+    if kind != "keras":
+        raise ValueError(f"unknown tokenizer kind {kind!r}; expected 'keras' or {KIND!r}")
+    return Tokenizer.from_dict(data)

