@@ -9,6 +9,7 @@ import numpy as np
 
 from kerasseq import __version__, bundle
 from kerasseq.data import load_splits, stratified_split
+from kerasseq.data.sources import NAMED
 from kerasseq.models import DEFAULT_PRESET, build_model, get_preset
 from kerasseq.text import TextEncoder, Tokenizer
 from kerasseq.text.normalize import ReviewNormalizer
@@ -69,7 +70,8 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     predicted = (probabilities[:, 0] > 0.5).astype(int) if spec.num_classes == 2 else probabilities.argmax(1)
     metrics = _metrics(test_set.labels, predicted, labels)
     metrics.update(
-        preset=preset, data=str(data) if data in ("uci", "imdb", "amazon") else Path(data).name, test_loss=float(test_loss), train_seconds=round(train_seconds, 2),
+        preset=preset, data=data if data in NAMED else Path(data).name, test_loss=float(test_loss),
+        train_seconds=round(train_seconds, 2),
         epochs_run=len(history.history["loss"]), best_epoch=int(np.argmin(history.history["val_loss"])) + 1,
         rows={"train": len(fit_set), "validation": len(val_set), "test": len(test_set)},
         parameters=int(model.count_params()), seed=seed, spec=spec.to_dict(), history=history.history,

@@ -92,8 +92,7 @@ def load_csv(path):
 
 def _label_ids(path, raw_labels):
     """Numeric labels must be 0/1 (negative/positive); names (e.g. "pos", "neg") are classes sorted by name."""
-    numeric = [(row_no, label) for row_no, label in raw_labels if _is_number(label)]
-    if numeric:
+    if any(_is_number(label) for _, label in raw_labels):
         for row_no, label in raw_labels:
             if label not in ("0", "1"):
                 raise ValueError(f"{path} row {row_no}: column '{LABEL_COLUMN}' holds {label!r}; numeric labels "

@@ -170,7 +170,7 @@ def load_keras_imdb_npz(path):
                 with archive.open(name) as f:
                     version = np.lib.format.read_magic(f)
                     if version not in readers:
-                        raise ValueError(f"member {name} has unsupported .npy version {version}")
+                        raise ValueError(f"{path}: member {name} has unsupported .npy version {version}")
                     if readers[version](f)[2].hasobject:
                         pickled.append(name.removesuffix(".npy"))
     except zipfile.BadZipFile as e:

@@ -38,7 +38,7 @@ class KerasImdbTokenizer:
         for text in _as_text_list(texts):
             if not isinstance(text, str):
                 raise TypeError(f"texts must hold str items, got {type(text).__name__}")
-            ids = [self.start_char] if self.start_char is not None else []
+            ids = [self.start_char]
             for word in text_to_word_sequence(text, self.filters, self.lower, self.split):
                 rank = self.word_index.get(word)
                 i = self.oov_char if rank is None else rank + self.index_from

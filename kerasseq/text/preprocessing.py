@@ -63,7 +63,6 @@ class TextEncoder:
         )
 
 
-
 def tokenizer_from_dict(data):
     """A Tokenizer, or a KerasImdbTokenizer for `"kind": "keras-imdb"`."""
     from kerasseq.text.keras_imdb import KIND, KerasImdbTokenizer
