@@ -22,9 +22,11 @@ SAMPLES = "samples.json"
 EXPORT_REPORT = "export_report.json"
 MODEL_CARD = "MODEL_CARD.md"
 
-# The ONNX model's input (int32 [batch, sequence]) and output (float32 [batch, classes]).
+# The ONNX model's input (int32 [batch, sequence]) and output (float32 [batch, classes]); models
+# with attention pooling have a second output, float32 [batch, sequence].
 ONNX_INPUT = "token_ids"
 ONNX_OUTPUT = "probabilities"
+ATTENTION_OUTPUT = "attention_weights"
 
 PREPROCESSING_FORMAT = "kerasseq.preprocessing"
 PREPROCESSING_VERSION = 1

@@ -60,8 +60,26 @@ def _predict(args):
     if not texts:
         raise ValueError("give at least one text, or --file with one text per line")
     predictor = Predictor(args.bundle, int8=args.int8)
+    if args.explain:
+        _explain(predictor, texts, args.heatmap, args.top)
+        return
     for text, result in zip(texts, predictor.predict(texts)):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
+
+
+def _explain(predictor, texts, heatmap, top):
+    """One JSON line per text with its top attention tokens, and one heat-map PNG per text."""
+    from pathlib import Path
+
+    from kerasseq.serve.heatmap import plot_attention
+
+    heatmap = Path(heatmap)
+    for k, (text, result) in enumerate(zip(texts, predictor.explain(texts, top=top)), start=1):
+        path = heatmap if len(texts) == 1 else heatmap.with_name(f"{heatmap.stem}-{k}{heatmap.suffix}")
+        plot_attention(result, path, title=f"text {k}")
+        top_tokens = [[token, round(weight, 4)] for token, weight in result["top"]]
+        print(json.dumps({"text": text, "label": result["label"], "score": result["score"],
+                          "top_tokens": top_tokens, "heatmap": str(path)}, ensure_ascii=False))
 
 
 def _stats(args):
@@ -131,6 +149,11 @@ def build_parser():
     p.add_argument("texts", nargs="*", help="texts to label")
     p.add_argument("--file", help="a UTF-8 file with one text per line")
     p.add_argument("--int8", action="store_true", help="use model.int8.onnx (from export --quantize int8)")
+    p.add_argument("--explain", action="store_true", help="attention models: print the most weighted tokens "
+                   "and write a heat map per text")
+    p.add_argument("--heatmap", default="attention.png", help="heat-map PNG for --explain (several texts: "
+                   "NAME-1.png, NAME-2.png, ...; default attention.png)")
+    p.add_argument("--top", type=int, default=10, help="tokens to print with --explain (default 10)")
     p.set_defaults(run=_predict)
 
     p = commands.add_parser("stats", help="token lengths of a data set: percentiles, covering maxlen, histogram")

@@ -58,7 +58,7 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     keras.utils.set_random_seed(seed)
     _deterministic_ops()
     model = build_model(spec, name=preset.replace("-", "_"))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience or spec.epochs,
+    stop = keras.callbacks.EarlyStopping(monitor=spec.monitor, patience=spec.patience or spec.epochs,
                                          restore_best_weights=True)
     started = time.perf_counter()
     history = model.fit(x_fit, fit_set.labels, validation_data=(x_val, val_set.labels), epochs=spec.epochs,
@@ -72,14 +72,18 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     metrics.update(
         preset=preset, data=data if data in NAMED else Path(data).name, test_loss=float(test_loss),
         train_seconds=round(train_seconds, 2),
-        epochs_run=len(history.history["loss"]), best_epoch=int(np.argmin(history.history["val_loss"])) + 1,
+        epochs_run=len(history.history["loss"]), best_epoch=_best_epoch(history.history, spec.monitor),
         rows={"train": len(fit_set), "validation": len(val_set), "test": len(test_set)},
         parameters=int(model.count_params()), seed=seed, spec=spec.to_dict(), history=history.history,
         versions=_versions(),
     )
 
     with bundle.atomic_directory(out) as tmp:
-        model.save(tmp / bundle.KERAS_MODEL)
+        # An uncompiled copy: the bundle keeps the architecture and weights, not the optimizer state
+        # (a third of the file for RMSprop, two thirds for Adam).
+        inference_model = keras.models.clone_model(model)
+        inference_model.set_weights(model.get_weights())
+        inference_model.save(tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING,
                           bundle.preprocessing_dict(encoder, labels, preset, spec.vocab_size))
         bundle.write_json(tmp / bundle.METRICS, metrics)
@@ -94,6 +98,12 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
 
         export_bundle(out)
     return out
+
+
+def _best_epoch(history, monitor):
+    """The 1-based epoch whose weights EarlyStopping(restore_best_weights=True) kept."""
+    values = history[monitor]
+    return int(np.argmax(values) if monitor == "val_accuracy" else np.argmin(values)) + 1
 
 
 def _deterministic_ops():
@@ -193,6 +203,10 @@ def _plot_confusion(matrix, label_names, path):
 
 def _model_card(spec, metrics, label_names):
     layers = " → ".join(("Bi" if r.bidirectional else "") + f"{r.kind.upper()}({r.units})" for r in spec.recurrent)
+    if spec.pooling == "attention":
+        layers += f" (all steps) → BahdanauAttention({spec.attention_units}, padding masked)"
+    split = ("the data set's own train/test split" if metrics["data"] == "imdb"
+             else f"stratified split, seed {metrics['seed']}")
     per_class = "\n".join(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
                           for name, m in metrics["per_class"].items())
     source = DATA_SOURCES.get(metrics["data"], metrics["data"])
@@ -212,9 +226,9 @@ def _model_card(spec, metrics, label_names):
   see `preprocessing.json`.
 - Labels: {', '.join(label_names)}.
 - Data: {source}; {metrics['rows']['train']} training, {metrics['rows']['validation']} validation,
-  {metrics['rows']['test']} test rows (stratified split, seed {metrics['seed']}).
+  {metrics['rows']['test']} test rows ({split}).
 - Training: {spec.optimizer} (lr {spec.learning_rate}), batch {spec.batch_size}, {metrics['epochs_run']} epochs
-  ({'early stopping on validation loss, ' if spec.patience else ''}best validation epoch {metrics['best_epoch']} kept),
+  ({'early stopping, ' if spec.patience else ''}epoch {metrics['best_epoch']}, the best by {spec.monitor}, kept),
   {metrics['train_seconds']} s.
 
 ## Test results

@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from kerasseq.export.optimize import median_seconds  # noqa: E402
+from kerasseq.models import load_model  # noqa: E402
 
 PRESETS = ["imdb-simplernn", "imdb-lstm", "imdb-gru", "imdb-gru-cudnn", "imdb-bilstm", "imdb-stacked-lstm", "uci-lstm"]
 
@@ -46,8 +47,9 @@ print(json.dumps({{"in_process_s": elapsed, "peak_rss_mb": {PEAK_RSS}, "tensorfl
 TF_COLD = f"""
 import time, json, sys, os
 started = time.perf_counter()
-import numpy as np, keras
-model = keras.saving.load_model(os.path.join(sys.argv[1], "model.keras"), compile=False)
+import numpy as np
+from kerasseq.models import load_model
+model = load_model(os.path.join(sys.argv[1], "model.keras"))
 model(np.zeros((1, model.input_shape[1]), "int32"), training=False)
 elapsed = time.perf_counter() - started
 print(json.dumps({{"in_process_s": elapsed, "peak_rss_mb": {PEAK_RSS}}}))
@@ -103,7 +105,7 @@ def time_tensorflow(bundle_dirs, rounds):
     repeats = {"keras_predict": 20, "tf_function": 100, "tf_function_xla": 100,
                "keras_predict@256": 5, "tf_function@256": 10, "tf_function_xla@256": 10}
     for preset, bundle_dir in bundle_dirs.items():
-        model = keras.saving.load_model(Path(bundle_dir) / "model.keras", compile=False)
+        model = load_model(Path(bundle_dir) / "model.keras")
         graph = tf.function(lambda x, m=model: m(x, training=False))
         xla = tf.function(lambda x, m=model: m(x, training=False), jit_compile=True)
         engines = {"keras_predict": lambda x, m=model: m.predict(x, verbose=0),

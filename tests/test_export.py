@@ -29,6 +29,11 @@ VARIANTS.update({
                                             recurrent=[Recurrent("simplernn", 16, bidirectional=True)]),
     "recurrent-dropout": LSTM.replace(recurrent=[Recurrent("lstm", 16, recurrent_dropout=0.2),
                                                  Recurrent("gru", 16, recurrent_dropout=0.3)]),
+    # attention pooling: scores masked from the token ids, or a Keras mask through the RNNs
+    "attention-post-gru-stack": LSTM.replace(pooling="attention", attention_units=8, padding="post",
+                                             recurrent=[Recurrent("gru", 16), Recurrent("lstm", 8)]),
+    "attention-masked-bilstm": LSTM.replace(pooling="attention", attention_units=8, mask_zero=True,
+                                            recurrent=[Recurrent("lstm", 8, bidirectional=True)]),
 })
 
 
@@ -52,11 +57,15 @@ def test_every_family_exports_native_with_parity(tmp_path, uci, name):
     assert bool(report["cuda_cpu_fallback"]) == gru_before
 
     model = onnx.load(tmp_path / bundle.ONNX_MODEL)
-    (graph_input,), (graph_output,) = model.graph.input, model.graph.output
+    (graph_input,) = model.graph.input
     assert graph_input.name == "token_ids" and graph_input.type.tensor_type.elem_type == onnx.TensorProto.INT32
     assert [d.dim_param for d in graph_input.type.tensor_type.shape.dim] == ["batch", "sequence"]
-    assert graph_output.name == "probabilities"
-    assert graph_output.type.tensor_type.shape.dim[0].dim_param == "batch"
+    outputs = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
+    if spec.pooling == "attention":  # both outputs validated against Keras
+        assert outputs == {"probabilities": ["batch", 2], "attention_weights": ["batch", "sequence"]}
+        assert set(report["max_abs_diff_by_output"]) == set(outputs)
+    else:
+        assert outputs == {"probabilities": ["batch", 2]}
     props = {p.key: p.value for p in model.metadata_props}
     assert props["preset"] == name and json.loads(props["labels"]) == ["negative", "positive"]
     assert props["kerasseq_version"]

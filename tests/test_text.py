@@ -147,3 +147,22 @@ def test_keras_imdb_encoder_round_trips_through_a_bundle_dict():
     assert "great" not in restored.tokenizer.word_index  # id 87 >= num_words: not stored
     with pytest.raises(ValueError, match="num_words must be an int above index_from"):
         KerasImdbTokenizer(KERAS_WORD_INDEX, num_words=2)
+
+
+@pytest.mark.parametrize("padding, truncating", [("pre", "pre"), ("post", "post"), ("pre", "post")])
+@pytest.mark.parametrize("oov_token", ["<OOV>", None])
+def test_encoder_tokens_line_up_with_the_ids(review_corpus, padding, truncating, oov_token):
+    from kerasseq.text import KerasImdbTokenizer
+
+    tokenizer = Tokenizer(num_words=300, oov_token=oov_token).fit_on_texts(review_corpus)
+    encoders = [TextEncoder(tokenizer, 25, padding, truncating),
+                TextEncoder(KerasImdbTokenizer(KERAS_WORD_INDEX, num_words=50), 25, padding, truncating)]
+    texts = review_corpus[:300] + ["", "!!!", " ".join(review_corpus[:5])]
+    for encoder in encoders:
+        ids, tokens = encoder.encode(texts), encoder.tokens(texts)
+        assert len(tokens) == len(texts) and all(len(row) == 25 for row in tokens)
+        for id_row, token_row in zip(ids, tokens):
+            assert [t is None for t in token_row] == (id_row == 0).tolist()
+            for i, token in zip(id_row, token_row):  # each known word sits where its id is
+                if token is not None and i not in (1, 2):
+                    assert i == (encoder.tokenizer.word_index[token] + getattr(encoder.tokenizer, "index_from", 0))

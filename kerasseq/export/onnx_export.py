@@ -34,6 +34,7 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
     import onnx
 
     from kerasseq.export.native_rnn import cpu_clone
+    from kerasseq.models import load_model
 
     if not isinstance(opset, int) or not 13 <= opset <= 18:
         raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
@@ -44,7 +45,7 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
                            f"{keras.backend.backend()!r}: run it with KERAS_BACKEND=tensorflow")
     encoder, labels, prep = bundle.read_preprocessing(bundle_dir)
     model_path = bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)
-    model = cpu_clone(keras.saving.load_model(model_path, compile=False, safe_mode=True))
+    model = cpu_clone(load_model(model_path))
 
     started = time.perf_counter()
     onnx_model, not_native = convert(model, opset)
@@ -63,14 +64,19 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
 
     samples = _samples(bundle_dir)
     rows, row_kinds = validation_rows(encoder, prep["vocab_size"], samples["texts"], seed)
-    expected = keras_probabilities(model, rows)
-    diffs = {str(b): float(np.abs(onnx_probabilities(model_bytes, rows, b) - expected).max()) for b in BATCH_SIZES}
-    worst = max(diffs.values())
+    expected = keras_outputs(model, rows)
+    diffs = {name: {} for name in expected}
+    for b in BATCH_SIZES:
+        for name, got in onnx_outputs(model_bytes, rows, b, list(expected)).items():
+            diffs[name][str(b)] = float(np.abs(got - expected[name]).max())
+    by_batch = {str(b): max(d[str(b)] for d in diffs.values()) for b in BATCH_SIZES}
+    worst = max(by_batch.values())
     op_types = Counter(node.op_type for node in onnx_model.graph.node)
     report = {
         "passed": worst <= tolerance,
         "max_abs_diff": worst,
-        "max_abs_diff_by_batch_size": diffs,
+        "max_abs_diff_by_batch_size": by_batch,
+        "max_abs_diff_by_output": {name: max(d.values()) for name, d in diffs.items()},
         "tolerance": tolerance,
         "rows": row_kinds,
         "opset": opset,
@@ -82,6 +88,9 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         "cuda_cpu_fallback": cuda_fallback_nodes(onnx_model),
         "input": {"name": bundle.ONNX_INPUT, "dtype": "int32", "shape": ["batch", "sequence"]},
         "output": {"name": bundle.ONNX_OUTPUT, "dtype": "float32", "shape": ["batch", len(labels)]},
+        "outputs": [{"name": bundle.ONNX_OUTPUT, "dtype": "float32", "shape": ["batch", len(labels)]}]
+        + [{"name": bundle.ATTENTION_OUTPUT, "dtype": "float32", "shape": ["batch", "sequence"]}
+           for name in expected if name == bundle.ATTENTION_OUTPUT],
         "labels": labels,
         "onnx_bytes": len(model_bytes),
         "convert_seconds": round(convert_seconds, 2),
@@ -104,7 +113,8 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
 
 
 def convert(model, opset=DEFAULT_OPSET):
-    """tf2onnx: int32 `token_ids` [batch, sequence] → float32 `probabilities` [batch, classes].
+    """tf2onnx: int32 `token_ids` [batch, sequence] → float32 `probabilities` [batch, classes],
+    plus float32 `attention_weights` [batch, sequence] for a model with attention pooling.
 
     Recurrent layers become native ONNX RNN/GRU/LSTM nodes (see `native_rnn`); returns the ONNX
     model and the list of layers that could not be made native (they become a `Loop`).
@@ -113,15 +123,19 @@ def convert(model, opset=DEFAULT_OPSET):
     import tf2onnx
 
     from kerasseq.export.native_rnn import PLACEHOLDER_OP, make_handler, native_clone
+    from kerasseq.models.attention import with_attention_output
 
-    clone, specs, not_native = native_clone(model)
+    clone, specs, not_native = native_clone(with_attention_output(model))
     binary = model.outputs[0].shape[-1] == 1
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=bundle.ONNX_INPUT)])
     def serve(token_ids):
-        p = clone(token_ids, training=False)
+        outputs = clone(token_ids, training=False)
+        p = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
         if binary:
             p = tf.concat([1.0 - p, p], axis=-1)
+        if isinstance(outputs, (list, tuple)):
+            return {bundle.ONNX_OUTPUT: p, bundle.ATTENTION_OUTPUT: outputs[1]}
         return {bundle.ONNX_OUTPUT: p}
 
     tf2onnx_logger = logging.getLogger("tf2onnx")
@@ -135,7 +149,8 @@ def convert(model, opset=DEFAULT_OPSET):
     finally:
         tf2onnx_logger.setLevel(level)
     _name_axes(onnx_model.graph.input[0], "batch", "sequence")
-    _name_axes(onnx_model.graph.output[0], "batch")
+    for output in onnx_model.graph.output:  # probabilities keep their fixed class axis
+        _name_axes(output, *(["batch", "sequence"] if output.name == bundle.ATTENTION_OUTPUT else ["batch"]))
     return onnx_model, not_native
 
 
@@ -169,18 +184,30 @@ def _name_axes(value_info, *names):
         dim.dim_param = name
 
 
-def keras_probabilities(model, rows):
-    """Keras reference in the ONNX output layout ([batch, classes], two columns for sigmoid)."""
-    p = np.concatenate([np.asarray(model(rows[i:i + 64], training=False)) for i in range(0, len(rows), 64)])
-    return np.concatenate([1.0 - p, p], axis=1) if p.shape[1] == 1 else p
+def keras_outputs(model, rows):
+    """Keras reference in the ONNX output layout: {"probabilities": [batch, classes] (two columns
+    for sigmoid), "attention_weights": [batch, sequence] for a model with attention pooling}."""
+    from kerasseq.models.attention import with_attention_output
+
+    model = with_attention_output(model)
+    batches = [model(rows[i:i + 64], training=False) for i in range(0, len(rows), 64)]
+    batches = [b if isinstance(b, (list, tuple)) else [b] for b in batches]
+    names = [bundle.ONNX_OUTPUT, bundle.ATTENTION_OUTPUT][:len(batches[0])]
+    outputs = {name: np.concatenate([np.asarray(b[k]) for b in batches]) for k, name in enumerate(names)}
+    p = outputs[bundle.ONNX_OUTPUT]
+    if p.shape[1] == 1:
+        outputs[bundle.ONNX_OUTPUT] = np.concatenate([1.0 - p, p], axis=1)
+    return outputs
 
 
-def onnx_probabilities(model_bytes, rows, batch_size):
+def onnx_outputs(model_bytes, rows, batch_size, names=(bundle.ONNX_OUTPUT,)):
+    """{name: array} for the ONNX outputs `names`, run `batch_size` rows at a time on the CPU."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: rows[i:i + batch_size]})[0]
-                           for i in range(0, len(rows), batch_size)])
+    batches = [session.run(list(names), {bundle.ONNX_INPUT: rows[i:i + batch_size]})
+               for i in range(0, len(rows), batch_size)]
+    return {name: np.concatenate([b[k] for b in batches]) for k, name in enumerate(names)}
 
 
 def validation_rows(encoder, vocab_size, texts, seed=0):

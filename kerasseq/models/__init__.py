@@ -11,4 +11,22 @@ def build_model(spec, name=None):
     return _build(spec, name=name)
 
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "ModelSpec", "Recurrent", "build_model", "get_preset"]
+def load_model(path):
+    """Load a `.keras` model in safe mode, kerasseq's custom layers included (imports Keras)."""
+    import keras
+
+    import kerasseq.models.attention  # noqa: F401 (registers BahdanauAttention and PaddingMask)
+
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def __getattr__(name):  # the Keras layers load Keras only when asked for
+    if name in ("BahdanauAttention", "PaddingMask", "masked_softmax"):
+        from kerasseq.models import attention
+
+        return getattr(attention, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DEFAULT_PRESET", "PRESETS", "BahdanauAttention", "ModelSpec", "PaddingMask", "Recurrent", "build_model",
+           "get_preset", "load_model", "masked_softmax"]

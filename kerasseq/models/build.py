@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from kerasseq.models.attention import BahdanauAttention, PaddingMask
+
 _LAYERS = {"simplernn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 
 
@@ -18,13 +20,19 @@ def recurrent_layer(spec, return_sequences, name):
 
 
 def build_model(spec, name=None):
-    """Embedding → SpatialDropout1D → recurrent stack → Dropout → Dense → output, compiled."""
+    """Embedding → SpatialDropout1D → recurrent stack (→ attention) → Dropout → Dense → output, compiled."""
     inputs = keras.Input(shape=(spec.maxlen,), dtype="int32", name="token_ids")
     x = layers.Embedding(spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero, name="embedding")(inputs)
     x = layers.SpatialDropout1D(spec.spatial_dropout, name="spatial_dropout")(x)
     last = len(spec.recurrent) - 1
+    attention = spec.pooling == "attention"
     for i, rec in enumerate(spec.recurrent):
-        x = recurrent_layer(rec, return_sequences=i < last, name=f"{rec.kind}_{i}")(x)
+        x = recurrent_layer(rec, return_sequences=attention or i < last, name=f"{rec.kind}_{i}")(x)
+    if attention:
+        # With mask_zero the Keras mask reaches the attention through the RNNs; otherwise only
+        # the attention scores are masked, from the token ids.
+        mask = None if spec.mask_zero else PaddingMask(name="padding_mask")(inputs)
+        x, _ = BahdanauAttention(spec.attention_units, name="attention")(x, mask=mask, return_weights=True)
     x = layers.Dropout(spec.dropout, name="dropout")(x)
     for i, units in enumerate(spec.dense):
         x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)

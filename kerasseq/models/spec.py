@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 RECURRENT_KINDS = ("simplernn", "lstm", "gru")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 SIDES = ("pre", "post")
+POOLINGS = ("last", "attention")
+MONITORS = ("val_loss", "val_accuracy")
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,11 @@ class Recurrent:
 class ModelSpec:
     """Embedding → SpatialDropout1D → recurrent layer(s) → Dropout → Dense hidden layers → output.
 
-    Stacked recurrent layers return sequences into the next one. The output is Dense(1, sigmoid)
-    for two classes and Dense(n, softmax) otherwise. Text and training settings travel with it.
+    Stacked recurrent layers return sequences into the next one. `pooling="last"` feeds the last
+    layer's final state to the head; `pooling="attention"` pools all its outputs with
+    BahdanauAttention(attention_units), whose scores are masked at padding (id 0) while the RNNs
+    stay unmasked. The output is Dense(1, sigmoid) for two classes and Dense(n, softmax) otherwise.
+    Text and training settings travel with it.
     """
 
     recurrent: tuple
@@ -43,6 +48,8 @@ class ModelSpec:
     dense_dropout: float = 0.0
     num_classes: int = 2
     mask_zero: bool = False
+    pooling: str = "last"
+    attention_units: int = 64
     # text: `normalize` is a ReviewNormalizer config (None: raw text straight to the tokenizer)
     normalize: dict = None
     oov_token: str = "<OOV>"
@@ -60,6 +67,8 @@ class ModelSpec:
     # epochs without validation-loss improvement before stopping; None runs every epoch.
     # Either way the best validation epoch's weights are kept.
     patience: int = 2
+    # what "best validation epoch" means: the lowest val_loss or the highest val_accuracy
+    monitor: str = "val_loss"
     description: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -68,7 +77,7 @@ class ModelSpec:
             raise ValueError("recurrent must hold at least one layer")
         object.__setattr__(self, "recurrent", layers)
         object.__setattr__(self, "dense", tuple(self.dense))
-        for name in ("vocab_size", "maxlen", "embedding_dim", "batch_size", "epochs"):
+        for name in ("vocab_size", "maxlen", "embedding_dim", "batch_size", "epochs", "attention_units"):
             _check_positive(name, getattr(self, name))
         for units in self.dense:
             _check_positive("dense units", units)
@@ -82,6 +91,10 @@ class ModelSpec:
             raise ValueError(f"validation_split must be between 0 and 1, got {self.validation_split!r}")
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         for name in ("padding", "truncating"):

@@ -11,6 +11,7 @@ class Predictor:
 
     `providers` defaults to CUDA (only when it really loads) then CPU; `int8=True` serves the
     quantized `model.int8.onnx` written by `kerasseq export --quantize int8`. Never imports TensorFlow.
+    A model with attention pooling also answers `explain` (which tokens the prediction weighed).
     An empty string is a valid text: it encodes to an all-padding row and gets the model's
     answer for "no words" (a defined, deterministic result).
     """
@@ -34,6 +35,7 @@ class Predictor:
         if bundle.ONNX_INPUT not in inputs or bundle.ONNX_OUTPUT not in outputs:
             raise bundle.BundleError(f"{model_path} must have input '{bundle.ONNX_INPUT}' and output "
                                      f"'{bundle.ONNX_OUTPUT}', has inputs {inputs} and outputs {outputs}")
+        self.has_attention = bundle.ATTENTION_OUTPUT in outputs
 
     @property
     def providers(self):
@@ -43,8 +45,9 @@ class Predictor:
         """The int32 id matrix for `texts` (a str or a list of str), as in training."""
         return self.encoder.encode(_text_list(texts))
 
-    def predict_ids(self, ids):
-        """Probabilities [n, classes] for an int matrix of token ids [n, sequence]."""
+    def predict_ids(self, ids, return_weights=False):
+        """Probabilities [n, classes] for an int matrix of token ids [n, sequence]; with
+        `return_weights=True` also the attention weights [n, sequence] (attention models only)."""
         ids = np.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise ValueError(f"ids must hold integers, got dtype {ids.dtype}")
@@ -53,9 +56,17 @@ class Predictor:
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
             raise ValueError(f"ids must lie in [0, {self.vocab_size}), got values from "
                              f"{ids.min()} to {ids.max()}")
+        names = [bundle.ONNX_OUTPUT]
+        if return_weights:
+            if not self.has_attention:
+                raise bundle.BundleError(f"{self.bundle_dir} has no '{bundle.ATTENTION_OUTPUT}' output: its model "
+                                         "has no attention layer (use a preset with pooling='attention')")
+            names.append(bundle.ATTENTION_OUTPUT)
         if not len(ids):
-            return np.zeros((0, len(self.labels)), np.float32)
-        return self.session.run([bundle.ONNX_OUTPUT], {bundle.ONNX_INPUT: ids.astype(np.int32)})[0]
+            empty = [np.zeros((0, len(self.labels)), np.float32), np.zeros((0, ids.shape[1]), np.float32)]
+            return tuple(empty) if return_weights else empty[0]
+        outputs = self.session.run(names, {bundle.ONNX_INPUT: ids.astype(np.int32)})
+        return tuple(outputs) if return_weights else outputs[0]
 
     def predict_proba(self, texts):
         """Probabilities [n, classes] for raw texts (a str counts as one text)."""
@@ -66,6 +77,27 @@ class Predictor:
         probabilities = self.predict_proba(texts)
         best = probabilities.argmax(axis=1)
         return [{"label": self.labels[i], "score": float(p[i])} for i, p in zip(best, probabilities)]
+
+    def explain(self, texts, top=10):
+        """Label, score and attention weights per text, on the tokens the model saw.
+
+        Each result holds "tokens" (the normalized words in the model's window, padding left out),
+        their "weights" (summing to 1 unless the text has no known words: then all 0) and "top",
+        the `top` heaviest (token, weight) pairs, heaviest first.
+        """
+        texts = _text_list(texts)
+        if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+            raise ValueError(f"top must be a positive int, got {top!r}")
+        probabilities, weights = self.predict_ids(self.encode(texts), return_weights=True)
+        results = []
+        for p, w, row in zip(probabilities, weights, self.encoder.tokens(texts)):
+            seen = [i for i, token in enumerate(row) if token is not None]
+            tokens, token_weights = [row[i] for i in seen], [float(w[i]) for i in seen]
+            order = sorted(range(len(tokens)), key=lambda k: -token_weights[k])[:top]
+            best = int(p.argmax())
+            results.append({"label": self.labels[best], "score": float(p[best]), "tokens": tokens,
+                            "weights": token_weights, "top": [(tokens[k], token_weights[k]) for k in order]})
+        return results
 
 
 def _text_list(texts):

@@ -46,6 +46,11 @@ class KerasImdbTokenizer:
             sequences.append(ids)
         return sequences
 
+    def texts_to_words(self, texts):
+        """The words behind `texts_to_sequences`, position by position ("<start>" for start_char)."""
+        return [["<start>"] + text_to_word_sequence(text, self.filters, self.lower, self.split)
+                for text in _as_text_list(texts)]
+
     def sequences_to_texts(self, sequences):
         """Ids back to words; padding, start and OOV ids read "?" as in the Keras examples."""
         words = {rank + self.index_from: w for w, rank in self.word_index.items()}

@@ -36,6 +36,16 @@ class TextEncoder:
             sequences, maxlen=self.maxlen, dtype="int32", padding=self.padding, truncating=self.truncating
         )
 
+    def tokens(self, texts):
+        """For each text, the token behind each position of its `encode` row (None at padding):
+        the normalized words the model saw, truncated and padded like the ids."""
+        rows = []
+        for words in self.tokenizer.texts_to_words(self.normalize(texts)):
+            kept = words[-self.maxlen:] if self.truncating == "pre" else words[:self.maxlen]
+            padding = [None] * (self.maxlen - len(kept))
+            rows.append(padding + kept if self.padding == "pre" else kept + padding)
+        return rows
+
     def to_dict(self):
         return {
             "normalizer": None if self.normalizer is None else self.normalizer.get_config(),

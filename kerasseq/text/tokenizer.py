@@ -62,21 +62,28 @@ class Tokenizer:
 
     def texts_to_sequences(self, texts):
         """Return one list of ids per text."""
+        return [[i for i, _ in pairs] for pairs in self._encode(texts)]
+
+    def texts_to_words(self, texts):
+        """The words behind `texts_to_sequences`, position by position (an OOV id keeps its word)."""
+        return [[w for _, w in pairs] for pairs in self._encode(texts)]
+
+    def _encode(self, texts):
         texts = _as_text_list(texts)
         index = self.word_index
         limit = self.num_words
         oov = index.get(self.oov_token) if self.oov_token is not None else None
-        sequences = []
+        encoded = []
         for text in texts:
-            ids = []
+            pairs = []
             for word in self._words(text):
                 i = index.get(word)
                 if i is None or (limit and i >= limit):
                     i = oov
                 if i is not None:
-                    ids.append(i)
-            sequences.append(ids)
-        return sequences
+                    pairs.append((i, word))
+            encoded.append(pairs)
+        return encoded
 
     @property
     def vocab_size(self):
