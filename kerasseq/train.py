@@ -81,7 +81,7 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     with bundle.atomic_directory(out) as tmp:
         # An uncompiled copy: the bundle keeps the architecture and weights, not the optimizer state
         # (a third of the file for RMSprop, two thirds for Adam).
-        inference_model = keras.models.clone_model(model)
+        inference_model = model.__class__.from_config(model.get_config())  # clone_model would recompile
         inference_model.set_weights(model.get_weights())
         inference_model.save(tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING,

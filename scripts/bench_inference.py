@@ -28,7 +28,8 @@ import numpy as np  # noqa: E402
 from kerasseq.export.optimize import median_seconds  # noqa: E402
 from kerasseq.models import load_model  # noqa: E402
 
-PRESETS = ["imdb-simplernn", "imdb-lstm", "imdb-gru", "imdb-gru-cudnn", "imdb-bilstm", "imdb-stacked-lstm", "uci-lstm"]
+PRESETS = ["imdb-simplernn", "imdb-lstm", "imdb-gru", "imdb-gru-cudnn", "imdb-bilstm", "imdb-stacked-lstm", "imdb-attention",
+           "uci-lstm"]
 
 # Each cold-start child reports its own time to first answer and its peak RSS (VmHWM, which,
 # unlike getrusage's ru_maxrss, is not inherited from the forking parent).
@@ -173,7 +174,8 @@ def targets(results, cold):
     rows = []
     for preset, r in results.items():
         b1, b256 = r["batch1_ms"], r["batch256_rows_per_s"]
-        rows.append((preset, "batch-1 ORT ≤ 1.5× imdb-lstm ORT", b1["ort"] / lstm, b1["ort"] <= 1.5 * lstm))
+        if preset != "imdb-attention":  # 800 steps, 64 units each way: not a book-size model
+            rows.append((preset, "batch-1 ORT ≤ 1.5× imdb-lstm ORT", b1["ort"] / lstm, b1["ort"] <= 1.5 * lstm))
         rows.append((preset, "batch-1 ORT ≥ 100× faster than Keras predict", b1["keras_predict"] / b1["ort"],
                      b1["keras_predict"] >= 100 * b1["ort"]))
         rows.append((preset, "batch-1 ORT ≥ 3× faster than XLA tf.function", b1["tf_function_xla"] / b1["ort"],

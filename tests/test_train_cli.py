@@ -35,6 +35,20 @@ def test_train_writes_a_complete_bundle(trained, capsys):
     assert not [p for p in trained.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 
+def test_bundle_model_keeps_weights_but_no_optimizer_state(trained):
+    import io
+    import zipfile
+
+    h5py = pytest.importorskip("h5py")
+    with zipfile.ZipFile(trained / bundle.KERAS_MODEL) as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        assert "layers" in weights and "optimizer" not in weights
+    from kerasseq.models import load_model
+
+    assert load_model(trained / bundle.KERAS_MODEL).count_params() == json.loads(
+        (trained / bundle.METRICS).read_text())["parameters"]
+
+
 def test_serving_ids_equal_training_ids(trained, uci):
     from kerasseq.data import stratified_split
     from kerasseq.text import TextEncoder, Tokenizer

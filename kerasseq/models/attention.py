@@ -60,8 +60,8 @@ class BahdanauAttention(keras.layers.Layer):
         context = ops.sum(values * ops.expand_dims(weights, -1), axis=1)
         return (context, weights) if return_weights else context
 
-    def compute_mask(self, values, query=None, mask=None, return_weights=False):
-        return (None, None) if return_weights else None
+    def compute_mask(self, values, mask=None):
+        return None  # the steps are pooled away: nothing left to mask
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

@@ -32,6 +32,13 @@ PRESETS = {
                                 dropout=0.4, dense=(32, 32), dense_dropout=0.5, batch_size=128, epochs=5,
                                 normalize={}, **_TF_KERAS_2_RMSPROP,
                                 description="Amazon reviews, NLTK pipeline, stacked LSTM(64) x2 + Dense(32) x2"),
+    # Issue #4: a BiLSTM over (nearly) whole reviews, pooled by Bahdanau attention whose weights
+    # explain each prediction. Only the attention scores are masked, so the LSTM stays native in ONNX.
+    "imdb-attention": dict(vocab_size=10000, maxlen=800, embedding_dim=64, spatial_dropout=0.5,
+                           recurrent=[dict(kind="lstm", units=64, bidirectional=True)], pooling="attention",
+                           attention_units=64, dropout=0.5, optimizer="adam", learning_rate=0.001, batch_size=64,
+                           epochs=3, patience=None, monitor="val_accuracy",
+                           description="IMDb BiLSTM(64) + Bahdanau attention over 800 tokens, explainable"),
     # The embedded default data (3,000 short UCI review sentences): small and quick on 2 cores.
     "uci-lstm": dict(vocab_size=4000, maxlen=40, embedding_dim=32, spatial_dropout=0.3,
                      recurrent=[dict(kind="lstm", units=32)], dropout=0.4, optimizer="adam",

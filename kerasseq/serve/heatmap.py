@@ -23,7 +23,7 @@ def plot_attention(explanation, path, title=None):
     grid = np.full((lines, COLUMNS), np.nan, np.float32)
     grid.flat[:len(weights)] = weights
     top = float(weights.max()) if len(weights) and weights.max() > 0 else 1.0
-    fig, ax = plt.subplots(figsize=(COLUMNS * 1.05, 0.9 + 0.38 * lines))
+    fig, ax = plt.subplots(figsize=(COLUMNS * 1.05, max(1.6, 0.9 + 0.38 * lines)))
     image = ax.imshow(grid, cmap="Reds", vmin=0.0, vmax=top, aspect="auto")
     for k, token in enumerate(tokens):
         ax.text(k % COLUMNS, k // COLUMNS, token[:14], ha="center", va="center", fontsize=8,
