@@ -89,8 +89,8 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         "input": {"name": bundle.ONNX_INPUT, "dtype": "int32", "shape": ["batch", "sequence"]},
         "output": {"name": bundle.ONNX_OUTPUT, "dtype": "float32", "shape": ["batch", len(labels)]},
         "outputs": [{"name": bundle.ONNX_OUTPUT, "dtype": "float32", "shape": ["batch", len(labels)]}]
-        + [{"name": bundle.ATTENTION_OUTPUT, "dtype": "float32", "shape": ["batch", "sequence"]}
-           for name in expected if name == bundle.ATTENTION_OUTPUT],
+        + ([{"name": bundle.ATTENTION_OUTPUT, "dtype": "float32", "shape": ["batch", "sequence"]}]
+           if bundle.ATTENTION_OUTPUT in expected else []),
         "labels": labels,
         "onnx_bytes": len(model_bytes),
         "convert_seconds": round(convert_seconds, 2),

@@ -82,7 +82,7 @@ class Predictor:
         """Label, score and attention weights per text, on the tokens the model saw.
 
         Each result holds "tokens" (the normalized words in the model's window, padding left out),
-        their "weights" (summing to 1 unless the text has no known words: then all 0) and "top",
+        their "weights" (summing to 1; a text with no tokens, such as "", has none) and "top",
         the `top` heaviest (token, weight) pairs, heaviest first.
         """
         texts = _text_list(texts)
