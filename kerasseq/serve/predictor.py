@@ -88,9 +88,11 @@ class Predictor:
         texts = _text_list(texts)
         if not isinstance(top, int) or isinstance(top, bool) or top < 1:
             raise ValueError(f"top must be a positive int, got {top!r}")
-        probabilities, weights = self.predict_ids(self.encode(texts), return_weights=True)
+        normalized = self.encoder.normalize(texts)  # once for both the ids and the tokens
+        ids = self.encoder.encode(normalized, normalized=True)
+        probabilities, weights = self.predict_ids(ids, return_weights=True)
         results = []
-        for p, w, row in zip(probabilities, weights, self.encoder.tokens(texts)):
+        for p, w, row in zip(probabilities, weights, self.encoder.tokens(normalized, normalized=True)):
             seen = [i for i, token in enumerate(row) if token is not None]
             tokens, token_weights = [row[i] for i in seen], [float(w[i]) for i in seen]
             order = sorted(range(len(tokens)), key=lambda k: -token_weights[k])[:top]

@@ -33,23 +33,25 @@ class KerasImdbTokenizer:
 
     def texts_to_sequences(self, texts):
         """One id list per text, starting with start_char."""
-        limit = self.num_words or float("inf")
-        sequences = []
-        for text in _as_text_list(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts must hold str items, got {type(text).__name__}")
-            ids = [self.start_char]
-            for word in text_to_word_sequence(text, self.filters, self.lower, self.split):
-                rank = self.word_index.get(word)
-                i = self.oov_char if rank is None else rank + self.index_from
-                ids.append(i if i < limit else self.oov_char)
-            sequences.append(ids)
-        return sequences
+        return [[i for i, _ in pairs] for pairs in self._encode(texts)]
 
     def texts_to_words(self, texts):
         """The words behind `texts_to_sequences`, position by position ("<start>" for start_char)."""
-        return [["<start>"] + text_to_word_sequence(text, self.filters, self.lower, self.split)
-                for text in _as_text_list(texts)]
+        return [[w for _, w in pairs] for pairs in self._encode(texts)]
+
+    def _encode(self, texts):
+        limit = self.num_words or float("inf")
+        encoded = []
+        for text in _as_text_list(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts must hold str items, got {type(text).__name__}")
+            pairs = [(self.start_char, "<start>")]
+            for word in text_to_word_sequence(text, self.filters, self.lower, self.split):
+                rank = self.word_index.get(word)
+                i = self.oov_char if rank is None else rank + self.index_from
+                pairs.append((i if i < limit else self.oov_char, word))
+            encoded.append(pairs)
+        return encoded
 
     def sequences_to_texts(self, sequences):
         """Ids back to words; padding, start and OOV ids read "?" as in the Keras examples."""

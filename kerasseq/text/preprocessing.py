@@ -36,11 +36,12 @@ class TextEncoder:
             sequences, maxlen=self.maxlen, dtype="int32", padding=self.padding, truncating=self.truncating
         )
 
-    def tokens(self, texts):
+    def tokens(self, texts, normalized=False):
         """For each text, the token behind each position of its `encode` row (None at padding):
-        the normalized words the model saw, truncated and padded like the ids."""
+        the normalized words the model saw, truncated and padded like the ids. `normalized=True`
+        as for `encode`."""
         rows = []
-        for words in self.tokenizer.texts_to_words(self.normalize(texts)):
+        for words in self.tokenizer.texts_to_words(texts if normalized else self.normalize(texts)):
             kept = words[-self.maxlen:] if self.truncating == "pre" else words[:self.maxlen]
             padding = [None] * (self.maxlen - len(kept))
             rows.append(padding + kept if self.padding == "pre" else kept + padding)
