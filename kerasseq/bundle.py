@@ -28,6 +28,13 @@ ONNX_INPUT = "token_ids"
 ONNX_OUTPUT = "probabilities"
 ATTENTION_OUTPUT = "attention_weights"
 
+# A char-generation bundle's step model: int32 `char_ids` [batch, steps] and float32 states
+# h_0, c_0, h_1, ... [batch, units] in; `logits` [batch, steps, vocab] and next_h_0, next_c_0, ... out.
+GENERATION_TASK = "char-generation"
+CHAR_INPUT = "char_ids"
+LOGITS_OUTPUT = "logits"
+NEXT_STATE_PREFIX = "next_"
+
 PREPROCESSING_FORMAT = "kerasseq.preprocessing"
 PREPROCESSING_VERSION = 1
 
@@ -79,6 +86,58 @@ def preprocessing_dict(encoder, labels, preset, vocab_size):
     }
 
 
+def generation_dict(tokenizer, spec, preset):
+    """The content of `preprocessing.json` for a character language model (task "char-generation")."""
+    return {
+        "format": PREPROCESSING_FORMAT,
+        "format_version": PREPROCESSING_VERSION,
+        "kerasseq_version": __version__,
+        "task": GENERATION_TASK,
+        "preset": preset,
+        "tokenizer": tokenizer.to_dict(),
+        "lstm_units": list(spec.units),
+        "sampling": {"prime": spec.prime, "top_k": spec.top_k, "temperature": spec.temperature},
+    }
+
+
+def read_task(bundle_dir):
+    """The bundle's task: "text-classification" or "char-generation"."""
+    path = bundle_file(bundle_dir, PREPROCESSING)
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("format") != PREPROCESSING_FORMAT:
+        raise BundleError(f"{path} is not a kerasseq preprocessing file (no 'format': '{PREPROCESSING_FORMAT}')")
+    return data.get("task", "text-classification")
+
+
+def read_generation(bundle_dir):
+    """Load and check a char-generation `preprocessing.json`; return (CharTokenizer, the raw dict)."""
+    from kerasseq.text.chars import CharTokenizer
+
+    path = bundle_file(bundle_dir, PREPROCESSING)
+    task = read_task(bundle_dir)
+    if task != GENERATION_TASK:
+        raise BundleError(f"{bundle_dir} is a {task} bundle, not a {GENERATION_TASK} one (use `kerasseq predict`)")
+    data = read_json(path)
+    _check_version(path, data)
+    try:
+        tokenizer = CharTokenizer.from_dict(data["tokenizer"])
+        units = [int(u) for u in data["lstm_units"]]
+        sampling = dict(data["sampling"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{path} is incomplete or malformed: {type(e).__name__}: {e}") from None
+    if not units or tokenizer.vocab_size < 2:
+        raise BundleError(f"{path} needs lstm_units and a vocabulary of at least two characters")
+    return tokenizer, {**data, "lstm_units": units, "sampling": sampling}
+
+
+def _check_version(path, data):
+    if data.get("format_version") != PREPROCESSING_VERSION:
+        raise BundleError(
+            f"{path} has format_version {data.get('format_version')!r}, written by kerasseq "
+            f"{data.get('kerasseq_version')}; this kerasseq {__version__} reads version {PREPROCESSING_VERSION}"
+        )
+
+
 def read_preprocessing(bundle_dir):
     """Load and check `preprocessing.json`; return (TextEncoder, labels, the raw dict)."""
     from kerasseq.text import TextEncoder
@@ -87,11 +146,10 @@ def read_preprocessing(bundle_dir):
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != PREPROCESSING_FORMAT:
         raise BundleError(f"{path} is not a kerasseq preprocessing file (no 'format': '{PREPROCESSING_FORMAT}')")
-    if data.get("format_version") != PREPROCESSING_VERSION:
-        raise BundleError(
-            f"{path} has format_version {data.get('format_version')!r}, written by kerasseq "
-            f"{data.get('kerasseq_version')}; this kerasseq {__version__} reads version {PREPROCESSING_VERSION}"
-        )
+    _check_version(path, data)
+    if data.get("task", "text-classification") != "text-classification":
+        raise BundleError(f"{bundle_dir} is a {data['task']} bundle, not a text-classification one"
+                          + (" (use `kerasseq generate`)" if data["task"] == GENERATION_TASK else ""))
     try:
         encoder = TextEncoder.from_dict(data["encoder"])
         labels = [str(label) for label in data["labels"]]

@@ -1,6 +1,6 @@
-"""The `kerasseq` command: train, export, predict, stats, presets.
+"""The `kerasseq` command: train, export, predict, generate, stats, presets.
 
-TensorFlow is imported only by `train` and `export`; `predict` runs on onnxruntime alone.
+TensorFlow is imported only by `train` and `export`; `predict` and `generate` run on onnxruntime alone.
 Every error becomes one line on stderr and a non-zero exit, never a traceback.
 """
 
@@ -11,9 +11,13 @@ import sys
 
 
 def _train(args):
+    from kerasseq.models import PRESETS
     from kerasseq.train import train
 
-    out = train(preset=args.preset, data=args.data, epochs=args.epochs, out=args.out,
+    if PRESETS.get(args.preset, {}).get("task") == "char-lm":
+        _train_char_lm(args)
+        return
+    out = train(preset=args.preset, data=args.data or "uci", epochs=args.epochs, out=args.out,
                 export=args.export, seed=args.seed, data_dir=args.data_dir)
     metrics = _load(os.path.join(out, "metrics.json"))
     print(f"test accuracy {metrics['test_accuracy']:.4f}  loss {metrics['test_loss']:.4f}  "
@@ -21,6 +25,33 @@ def _train(args):
     if args.export:
         _print_export(_load(os.path.join(out, "export_report.json")))
     print(f"bundle written to {out}")
+
+
+def _train_char_lm(args):
+    from kerasseq.train_charlm import train_char_lm
+
+    out = train_char_lm(preset=args.preset, text=args.data, epochs=args.epochs, out=args.out, export=args.export,
+                        seed=args.seed, data_dir=args.data_dir)
+    metrics = _load(os.path.join(out, "metrics.json"))
+    held_out = f", held-out {metrics['val_loss']:.4f}" if metrics["val_loss"] is not None else ""
+    print(f"loss {metrics['loss']:.4f} nats/char{held_out} ({metrics['epochs_run']} epochs, "
+          f"{metrics['seconds_per_epoch']} s each)")
+    if args.export:
+        report = _load(os.path.join(out, "export_report.json"))
+        print(f"exported model.onnx (step model, opset {report['opset']}): max |onnx - keras| = "
+              f"{report['max_abs_diff']:.2e}; greedy {report['greedy_chars']} characters equal: "
+              f"{report['greedy_equal']}; recurrent nodes {report['recurrent_nodes']}")
+    print(f"bundle written to {out}")
+
+
+def _generate(args):
+    from kerasseq.serve import Generator
+
+    generator = Generator(args.bundle)
+    prime = generator.sampling["prime"] if args.prime is None else args.prime
+    text = generator.generate(prime, max_chars=args.max_chars, temperature=args.temperature, top_k=args.top_k,
+                              greedy=args.greedy, stop_at=args.stop_at, seed=args.seed, unknown=args.unknown)
+    print(prime + text)
 
 
 def _export(args):
@@ -40,6 +71,10 @@ def _print_export(report):
     for node in report["cuda_cpu_fallback"]:
         print(f"note: {node['op']} node {node['node']} would run on the CPU under onnxruntime's CUDA provider "
               f"({'; '.join(node['reasons'])})", file=sys.stderr)
+    if report.get("task") == "char-generation":
+        print(f"step model per-step max |onnx - keras| = {report['per_step_max_abs_diff']:.2e} over "
+              f"{report['per_step_chars']} characters; greedy {report['greedy_chars']} characters equal: "
+              f"{report['greedy_equal']}")
     if "int8" in report:
         q = report["int8"]
         print(f"int8 model.int8.onnx: {q['int8']['bytes'] / 1e6:.2f} MB vs {q['float32']['bytes'] / 1e6:.2f} MB, "
@@ -91,7 +126,11 @@ def _stats(args):
     from kerasseq.text.normalize import ReviewNormalizer
 
     spec = get_preset(args.preset) if args.preset else None
+    if spec is not None and not hasattr(spec, "normalize"):
+        raise ValueError(f"--preset {args.preset} is a character language model; stats counts the tokens of "
+                         "labelled review data for text classifiers")
     normalizer = None if spec is None or spec.normalize is None else ReviewNormalizer.from_config(spec.normalize)
+    args.data = args.data or "uci"
     train_set, _ = load_splits(args.data, args.data_dir)
     lengths = stats.token_lengths(train_set.texts, normalizer)
     result = stats.length_stats(lengths, spec.maxlen if spec else None)
@@ -127,8 +166,9 @@ def build_parser():
 
     p = commands.add_parser("train", help="train a preset and write a bundle")
     p.add_argument("--preset", default="uci-lstm", help="preset name (see `kerasseq presets`)")
-    p.add_argument("--data", default="uci", help='"uci" (embedded default), "imdb", "amazon", a CSV/TSV with '
-                   'text and label columns, or an aclImdb directory')
+    p.add_argument("--data", help='classifiers: "uci" (embedded default), "imdb", "amazon", a CSV/TSV with '
+                   'text and label columns, or an aclImdb directory; char-lm presets: "alice" (embedded), '
+                   '"warpeace" or a text file (default: the preset\'s text)')
     p.add_argument("--data-dir", help=f"where imdb/amazon files are looked for (else ${DATA_ENV}, then "
                    "~/.kerasseq/data)")
     p.add_argument("--epochs", type=int, help="maximum epochs (default: the preset's)")
@@ -156,8 +196,22 @@ def build_parser():
     p.add_argument("--top", type=int, default=10, help="tokens to print with --explain (default 10)")
     p.set_defaults(run=_predict)
 
+    p = commands.add_parser("generate", help="generate text with a char-generation bundle's ONNX step model")
+    p.add_argument("bundle")
+    p.add_argument("--prime", help="text that starts the generation (default: the preset's)")
+    p.add_argument("--max-chars", type=int, default=300, help="characters to generate (default 300)")
+    p.add_argument("--temperature", type=float, help="> 0; lower is more conservative (default: the preset's)")
+    p.add_argument("--top-k", type=int, help="draw from the K most likely characters (default: the preset's; "
+                   "above the vocabulary size means all)")
+    p.add_argument("--greedy", action="store_true", help="always take the most likely character")
+    p.add_argument("--stop-at", help="stop right after generating this character (e.g. '.')")
+    p.add_argument("--seed", type=int, help="random seed for a reproducible draw")
+    p.add_argument("--unknown", choices=["error", "replace", "drop"],
+                   help="prime characters outside the vocabulary: error (default), replace by a space, or drop")
+    p.set_defaults(run=_generate)
+
     p = commands.add_parser("stats", help="token lengths of a data set: percentiles, covering maxlen, histogram")
-    p.add_argument("--data", default="uci", help='as for train: "uci", "imdb", "amazon" or a CSV/TSV path')
+    p.add_argument("--data", help='as for train: "uci" (default), "imdb", "amazon" or a CSV/TSV path')
     p.add_argument("--data-dir", help=f"where imdb/amazon files are looked for (else ${DATA_ENV})")
     p.add_argument("--preset", help="count tokens after this preset's text pipeline and check its maxlen")
     p.add_argument("--out", help="folder for lengths.png and lengths.json (default: runs/stats-DATA)")

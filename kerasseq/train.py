@@ -38,6 +38,9 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     spec = get_preset(preset)
+    if not hasattr(spec, "num_classes"):
+        raise ValueError(f"preset {preset!r} is a character language model: train it with "
+                         f"kerasseq.train_charlm.train_char_lm (or `kerasseq train --preset {preset}`)")
     train_set, test_set = load_splits(data, data_dir, test_fraction, seed)
     if test_set.label_names != train_set.label_names:
         raise ValueError(f"train and test labels differ: {train_set.label_names} vs {test_set.label_names}")

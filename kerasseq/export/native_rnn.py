@@ -41,8 +41,9 @@ def recurrent_node_spec(layer):
     if any(p[0] != op or p[1] != attrs for p in parts):
         raise NotNative("Bidirectional with different forward and backward configurations")
     first = directions[0]
-    if getattr(first, "return_state", False):
-        raise NotNative("return_state=True")
+    return_state = bool(getattr(layer, "return_state", False))
+    if return_state and len(directions) == 2:
+        raise NotNative("Bidirectional with return_state=True")
     attrs["direction"] = "bidirectional" if len(directions) == 2 else "forward"
     return {
         "op": op,
@@ -51,6 +52,8 @@ def recurrent_node_spec(layer):
         "R": np.stack([p[3] for p in parts]),
         "B": np.stack([p[4] for p in parts]),
         "return_sequences": bool(first.return_sequences),
+        "return_state": return_state,
+        "state_count": 2 if op == "LSTM" else 1,
         "units": int(first.units),
         "num_directions": len(directions),
     }
@@ -132,7 +135,7 @@ def native_clone(model):
         index = len(specs)
         specs[index] = spec
         return NativeRecurrent(index, spec["units"] * spec["num_directions"], spec["return_sequences"],
-                               name=layer.name)
+                               spec["state_count"] if spec["return_state"] else 0, name=layer.name)
 
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     originals = {layer.name: layer for layer in model.layers}
@@ -166,25 +169,38 @@ def without_cudnn(layer):
 
 
 class NativeRecurrent(keras.layers.Layer):
-    """Stands in for a recurrent layer while tracing for tf2onnx (TensorFlow backend only)."""
+    """Stands in for a recurrent layer while tracing for tf2onnx (TensorFlow backend only).
 
-    def __init__(self, index, output_units, return_sequences, **kwargs):
+    `returned_states` is 0, or how many final states the layer returns (LSTM 2, others 1);
+    initial states passed to the call become the ONNX node's initial_h / initial_c.
+    """
+
+    def __init__(self, index, output_units, return_sequences, returned_states=0, **kwargs):
         super().__init__(**kwargs)
         self.index = index
         self.output_units = output_units
         self.return_sequences = return_sequences
+        self.returned_states = returned_states
         self.supports_masking = True
 
     def compute_output_shape(self, input_shape):
         if self.return_sequences:
-            return (input_shape[0], input_shape[1], self.output_units)
-        return (input_shape[0], self.output_units)
+            shape = (input_shape[0], input_shape[1], self.output_units)
+        else:
+            shape = (input_shape[0], self.output_units)
+        if self.returned_states:
+            return [shape] + [(input_shape[0], self.output_units)] * self.returned_states
+        return shape
 
     def compute_mask(self, inputs, mask=None):
-        return mask if self.return_sequences else None
+        mask = mask if self.return_sequences else None
+        return [mask] + [None] * self.returned_states if self.returned_states else mask
 
-    def call(self, inputs, mask=None):
-        args = [inputs, tf.constant(self.index, tf.int32)]
+    def call(self, inputs, initial_state=None, mask=None):
+        states = list(initial_state or [])
+        # Placeholder inputs: x, [index, has lengths, has initial states], (lengths), (states...)
+        layout = tf.constant([self.index, int(mask is not None), int(bool(states))], tf.int32)
+        args = [inputs, layout]
         shift = None
         if mask is not None:
             # Move each row's valid steps to the front (pre-padding becomes post-padding) so that
@@ -195,12 +211,17 @@ class NativeRecurrent(keras.layers.Layer):
             order = tf.math.floormod(tf.range(steps)[None, :] + shift[:, None], steps)
             args[0] = tf.gather(inputs, order, batch_dims=1)
             args.append(tf.reduce_sum(mask, axis=1))
-        out = tf.py_function(_never_called, args, Tout=tf.float32)
-        out.set_shape(self.compute_output_shape(inputs.shape))
+        args += states
+        outs = tf.py_function(_never_called, args, Tout=[tf.float32] * (1 + self.returned_states))
+        shapes = self.compute_output_shape(inputs.shape)
+        shapes = shapes if self.returned_states else [shapes]
+        for out, shape in zip(outs, shapes):
+            out.set_shape(shape)
+        out = outs[0]
         if shift is not None and self.return_sequences:
             order = tf.math.floormod(tf.range(steps)[None, :] - shift[:, None], steps)
             out = tf.gather(out, order, batch_dims=1)
-        return out
+        return [out, *outs[1:]] if self.returned_states else out
 
 
 def _merge_directions(ctx, tensor, axis, spec, prefix):
@@ -222,21 +243,30 @@ def make_handler(specs):
     from tf2onnx.graph_builder import GraphBuilder
 
     def handler(ctx, node, name, args):
-        spec = specs[int(node.inputs[1].get_tensor_value())]
-        x, out = node.input[0], node.output[0]
-        lengths = node.input[2] if len(node.input) > 2 else None
+        index, has_lengths, has_states = node.inputs[1].get_tensor_value()
+        spec = specs[int(index)]
+        x, outputs = node.input[0], list(node.output)
+        lengths = node.input[2] if has_lengths else ""
+        states = node.input[2 + int(has_lengths):] if has_states else []
         ctx.remove_node(node.name)
         prefix = utils.make_name(spec["layer"])
+        builder = GraphBuilder(ctx)
         time_major = ctx.make_node("Transpose", [x], attr={"perm": [1, 0, 2]})
         inputs = [time_major.output[0]] + [ctx.make_const(f"{prefix}_{k}", spec[k]).output[0] for k in "WRB"]
-        if lengths is not None:
-            inputs.append(lengths)
-        rnn = ctx.make_node(spec["op"], inputs, attr=spec["attrs"], output_count=2, name=prefix)
-        squeeze = GraphBuilder(ctx).make_squeeze
+        inputs.append(lengths)
+        for state in states:  # [batch, units] → [directions=1, batch, units]
+            inputs.append(builder.make_unsqueeze({"data": state, "axes": [0]}))
+        while inputs[-1] == "":
+            inputs.pop()
+        rnn = ctx.make_node(spec["op"], inputs, attr=spec["attrs"], output_count=1 + spec["state_count"],
+                            name=prefix)
         if spec["return_sequences"]:  # Y [steps, dirs, batch, units] → [batch, steps, dirs * units]
-            y = squeeze({"data": _merge_directions(ctx, rnn.output[0], 1, spec, prefix), "axes": [1]})
-            ctx.make_node("Transpose", [y], attr={"perm": [1, 0, 2]}, outputs=[out])
+            y = builder.make_squeeze({"data": _merge_directions(ctx, rnn.output[0], 1, spec, prefix), "axes": [1]})
+            ctx.make_node("Transpose", [y], attr={"perm": [1, 0, 2]}, outputs=[outputs[0]])
         else:  # Y_h [dirs, batch, units] → [batch, dirs * units]
-            squeeze({"data": _merge_directions(ctx, rnn.output[1], 0, spec, prefix), "axes": [0], "outputs": [out]})
+            builder.make_squeeze({"data": _merge_directions(ctx, rnn.output[1], 0, spec, prefix), "axes": [0],
+                                  "outputs": [outputs[0]]})
+        for k, out in enumerate(outputs[1:], start=1):  # final h (and c): [1, batch, units] → [batch, units]
+            builder.make_squeeze({"data": rnn.output[k], "axes": [0], "outputs": [out]})
 
     return handler

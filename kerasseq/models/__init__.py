@@ -1,7 +1,7 @@
 """Model specs, presets and the Keras builder (Keras is imported only by `build_model`)."""
 
 from kerasseq.models.presets import DEFAULT_PRESET, PRESETS, get_preset
-from kerasseq.models.spec import ModelSpec, Recurrent
+from kerasseq.models.spec import CharLMSpec, ModelSpec, Recurrent
 
 
 def build_model(spec, name=None):
@@ -16,11 +16,16 @@ def load_model(path):
     import keras
 
     import kerasseq.models.attention  # noqa: F401 (registers BahdanauAttention and PaddingMask)
+    import kerasseq.models.charlm  # noqa: F401 (registers OneHot)
 
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
 def __getattr__(name):  # the Keras layers load Keras only when asked for
+    if name == "OneHot":
+        from kerasseq.models import charlm
+
+        return charlm.OneHot
     if name in ("BahdanauAttention", "PaddingMask", "masked_softmax"):
         from kerasseq.models import attention
 
@@ -28,5 +33,5 @@ def __getattr__(name):  # the Keras layers load Keras only when asked for
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "BahdanauAttention", "ModelSpec", "PaddingMask", "Recurrent", "build_model",
+__all__ = ["DEFAULT_PRESET", "PRESETS", "BahdanauAttention", "CharLMSpec", "ModelSpec", "OneHot", "PaddingMask", "Recurrent", "build_model",
            "get_preset", "load_model", "masked_softmax"]

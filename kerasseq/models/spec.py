@@ -1,4 +1,5 @@
-"""The model spec: a small JSON-able description of a recurrent text classifier. No Keras here."""
+"""Model specs: small JSON-able descriptions of a recurrent text classifier and of a character
+language model. No Keras here."""
 
 import dataclasses
 from dataclasses import dataclass, field
@@ -113,6 +114,65 @@ class ModelSpec:
         if unknown:
             raise ValueError(f"unknown model spec keys: {sorted(unknown)}")
         return cls(**data)
+
+
+SCHEMES = ("streams", "windows")
+
+
+@dataclass(frozen=True)
+class CharLMSpec:
+    """A character-level LSTM language model: chars → one-hot (`embedding_dim=0`) or Embedding →
+    LSTM(units[0]) → ... → Dense(vocabulary) logits for the next character at every step.
+
+    `scheme="streams"` trains statefully on `batch_size` parallel streams of the text, `steps`
+    characters a batch, state carried across batches and reset every epoch; `scheme="windows"`
+    trains on shuffled independent windows of `steps` characters (see `kerasseq.data.chars`).
+    The last `validation_fraction` of the text is held out. Sampling defaults travel with it.
+    """
+
+    units: tuple
+    text: str = "alice"
+    lower: bool = False
+    embedding_dim: int = 0
+    scheme: str = "streams"
+    steps: int = 50
+    batch_size: int = 100
+    epochs: int = 20
+    learning_rate: float = 0.001
+    clipnorm: float = None
+    validation_fraction: float = 0.05
+    prime: str = "The "
+    top_k: int = None
+    temperature: float = 1.0
+    task: str = "char-lm"
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "units", tuple(self.units))
+        if not self.units:
+            raise ValueError("units must hold at least one LSTM size")
+        for units in self.units:
+            _check_positive("units", units)
+        for name in ("steps", "batch_size", "epochs"):
+            _check_positive(name, getattr(self, name))
+        if not isinstance(self.embedding_dim, int) or self.embedding_dim < 0:
+            raise ValueError(f"embedding_dim must be an int >= 0 (0: one-hot), got {self.embedding_dim!r}")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.task != "char-lm":
+            raise ValueError(f"task must be 'char-lm', got {self.task!r}")
+        if not 0.0 <= self.validation_fraction < 0.5:
+            raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
+        if not isinstance(self.learning_rate, float) or self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be a positive float, got {self.learning_rate!r}")
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            raise ValueError(f"clipnorm must be None or > 0, got {self.clipnorm!r}")
+        if not isinstance(self.prime, str) or not self.prime:
+            raise ValueError("prime must be a non-empty string")
+
+    replace = ModelSpec.replace
+    to_dict = ModelSpec.to_dict
+    from_dict = classmethod(ModelSpec.from_dict.__func__)
 
 
 def _check_positive(name, value):

@@ -1,0 +1,76 @@
+"""`Generator`: text from a char-generation bundle's ONNX step model, one character per call."""
+
+import numpy as np
+
+from kerasseq import bundle
+from kerasseq.serve.sampling import check_sampling, generate_ids
+
+
+class Generator:
+    """Generate text with onnxruntime over a char-generation bundle. Never imports TensorFlow.
+
+    The prime runs through the model in one call; every new character is one call of one step
+    that feeds the LSTM states back, so the prefix is never recomputed. It runs on the CPU by
+    default: one character at a time is latency-bound, and a GPU launch per step would not pay.
+    """
+
+    def __init__(self, bundle_dir, providers=None):
+        import onnxruntime as ort
+
+        self.bundle_dir = bundle_dir
+        self.tokenizer, self.config = bundle.read_generation(bundle_dir)
+        self.units = self.config["lstm_units"]
+        self.sampling = self.config["sampling"]
+        model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(model_path), options,
+                                                providers=providers or ["CPUExecutionProvider"])
+        except Exception as e:
+            raise bundle.BundleError(f"{model_path} could not be loaded by onnxruntime: {e}") from None
+        self.state_names = [f"{kind}_{i}" for i in range(len(self.units)) for kind in ("h", "c")]
+        expected = [bundle.CHAR_INPUT, *self.state_names]
+        if [i.name for i in self.session.get_inputs()] != expected:
+            raise bundle.BundleError(f"{model_path} must have inputs {expected}, has "
+                                     f"{[i.name for i in self.session.get_inputs()]}")
+        self._outputs = [bundle.LOGITS_OUTPUT] + [bundle.NEXT_STATE_PREFIX + n for n in self.state_names]
+
+    def initial_states(self, batch=1):
+        """Zero LSTM states, h and c per layer, each float32 [batch, units]."""
+        return [np.zeros((batch, u), np.float32) for u in self.units for _ in "hc"]
+
+    def step(self, ids, states):
+        """(logits [batch, steps, vocab], next states) for int32 ids [batch, steps] from `states`."""
+        result = self.session.run(self._outputs, {bundle.CHAR_INPUT: np.asarray(ids, np.int32),
+                                                  **dict(zip(self.state_names, states))})
+        return result[0], result[1:]
+
+    def generate(self, prime=None, max_chars=300, temperature=None, top_k=None, greedy=False, stop_at=None,
+                 seed=None, unknown=None):
+        """The text generated after `prime` (the prime itself not included).
+
+        Defaults (prime, temperature, top_k) come from the bundle's preset. `greedy=True` takes
+        the most likely character each step; otherwise characters are drawn from
+        softmax(logits / temperature) over the `top_k` most likely (a top_k above the vocabulary
+        means all of it). Generation ends after `max_chars` characters, or right after `stop_at`
+        is generated. `seed` makes a draw reproducible. Prime characters outside the vocabulary
+        follow `unknown` ("error", "replace" by a space, "drop"; default: the bundle's, "error").
+        """
+        prime = self.sampling["prime"] if prime is None else prime
+        temperature = self.sampling["temperature"] if temperature is None else temperature
+        top_k = self.sampling["top_k"] if top_k is None else top_k
+        top_k = check_sampling(max_chars, temperature, top_k, self.tokenizer.vocab_size)
+        if not isinstance(prime, str) or not prime:
+            raise ValueError("prime must be a non-empty string: the model needs a character to start from")
+        prime_ids = self.tokenizer.encode(prime, unknown=unknown)
+        if len(prime_ids) == 0:
+            raise ValueError(f"prime {prime!r} has no character of the vocabulary left after dropping unknown ones")
+        stop_id = None
+        if stop_at is not None:
+            if not isinstance(stop_at, str) or len(stop_at) != 1:
+                raise ValueError(f"stop_at must be one character, got {stop_at!r}")
+            stop_id = self.tokenizer.encode(stop_at)[0]
+        ids = generate_ids(self.step, prime_ids, self.initial_states(), max_chars, temperature, top_k, greedy,
+                           stop_id, seed)
+        return self.tokenizer.decode(ids)
