@@ -1,8 +1,9 @@
 """Train a character-level LSTM language model and write a generation bundle.
 
-Checkpoints: every epoch the weights, optimizer state and loss log go to `OUT.checkpoint/`
-(Keras BackupAndRestore + CSVLogger). Run the same command again after an interruption and
-training resumes at the next epoch; the folder is removed when training completes.
+Checkpoints: every epoch the weights, optimizer state, loss log and best weights so far go to
+`OUT.checkpoint/` (Keras BackupAndRestore, CSVLogger, ModelCheckpoint). Run the same command
+again after an interruption and training resumes at the next epoch (early stopping's patience
+counts again from there); the folder is removed when training completes.
 """
 
 import csv
@@ -23,11 +24,11 @@ SAMPLE_CHARS = 2000  # held-out characters kept in samples.json for export check
 
 
 def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, export=False, seed=0, data_dir=None,
-                  verbose=None, spec=None, callbacks=()):
+                  verbose=None, spec=None, extra_callbacks=()):
     """Train `preset` (or `spec`, a CharLMSpec) on `text` (default: the preset's) and write a bundle.
 
     `text` is "alice" (embedded), "warpeace" (from the data directory) or a text file's path.
-    `callbacks` are extra Keras callbacks for `fit`.
+    `extra_callbacks` are more Keras callbacks for `fit`, run after kerasseq's.
     Returns the bundle path. The bundle's `model.keras` is the step model (see
     `kerasseq.models.charlm.build_step_model`); with `export=True` it also gets `model.onnx`.
     """
@@ -61,19 +62,34 @@ def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, ex
     out = Path(out) if out else Path("runs") / preset
     checkpoint = out.parent / f"{out.name}.checkpoint"
     checkpoint.mkdir(parents=True, exist_ok=True)
-    if not (checkpoint / "backup").exists():  # a fresh run: no loss log of an older one
-        (checkpoint / "log.csv").unlink(missing_ok=True)
+    resuming = (checkpoint / "backup").exists()
+    if not resuming:  # a fresh run: nothing of an older one
+        for name in ("log.csv", "best.weights.h5"):
+            (checkpoint / name).unlink(missing_ok=True)
     keras.utils.set_random_seed(seed)
     _deterministic_ops()
     model = build_char_lm(spec, tokenizer.vocab_size, stateful=stateful)
     callbacks = [keras.callbacks.BackupAndRestore(str(checkpoint / "backup")),
-                 _epoch_hooks(stateful), keras.callbacks.CSVLogger(str(checkpoint / "log.csv"), append=True),
-                 *callbacks]
+                 _epoch_hooks(stateful), keras.callbacks.CSVLogger(str(checkpoint / "log.csv"), append=True)]
+    best_path = checkpoint / "best.weights.h5"
+    if val is not None:
+        best = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True,
+                                               save_weights_only=True)
+        if resuming and (checkpoint / "log.csv").exists():  # the best of the epochs before the interruption
+            best.best = min(_read_log(checkpoint / "log.csv").get("val_loss", [np.inf]))
+        callbacks.append(best)
+        if spec.patience:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.patience))
+    callbacks += list(extra_callbacks)
     started = time.perf_counter()
     model.fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs, shuffle=not stateful, validation_data=val,
               callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - started
     log = _read_log(checkpoint / "log.csv")
+    best_epoch = len(log["loss"])
+    if val is not None:
+        model.load_weights(best_path)
+        best_epoch = int(np.argmin(log["val_loss"])) + 1
 
     step_model = build_step_model(spec, tokenizer.vocab_size)
     copy_weights(model, step_model)
@@ -82,7 +98,8 @@ def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, ex
         "rows": {"train_characters": int(x.size), "validation_characters": int(0 if val is None else val[0].size)},
         "parameters": int(step_model.count_params()), "epochs_run": len(log["loss"]),
         "train_seconds_this_run": round(train_seconds, 1), "seconds_per_epoch": round(float(np.median(log["seconds"])), 1),
-        "loss": log["loss"][-1], "val_loss": (log.get("val_loss") or [None])[-1],
+        "best_epoch": best_epoch, "loss": log["loss"][best_epoch - 1],
+        "val_loss": log["val_loss"][best_epoch - 1] if val is not None else None,
         "history": log, "seed": seed, "spec": spec.to_dict(), "versions": _versions(),
     }
     sample = _keras_sample(step_model, tokenizer, spec, seed)
@@ -182,8 +199,9 @@ def _model_card(spec, metrics, sample):
   characters outside it are rejected, or replaced/dropped on request (see `preprocessing.json`).
 - Data: {metrics['text']}, {metrics['characters']:,} characters; the last {spec.validation_fraction:.0%} held out.
 - Training: {scheme}; Adam (lr {spec.learning_rate}{f', clipnorm {spec.clipnorm}' if spec.clipnorm else ''}),
-  {metrics['epochs_run']} epochs, {metrics['seconds_per_epoch']} s per epoch.
-- Loss (cross-entropy, nats per character): train {metrics['loss']:.3f}{val}.
+  {metrics['epochs_run']} epochs, {metrics['seconds_per_epoch']} s per epoch; the weights of epoch {metrics['best_epoch']}
+  ({'the lowest held-out loss' if metrics['val_loss'] is not None else 'the last'}) are kept.
+- Loss at that epoch (cross-entropy, nats per character): train {metrics['loss']:.3f}{val}.
 
 ## Sample (prime, then top-{spec.top_k or 'all'} sampling at temperature {spec.temperature}, seed {metrics['seed']})
 

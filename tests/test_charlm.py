@@ -159,7 +159,7 @@ def alice_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("charlm") / "alice"
     spec = get_preset("alice-char-lstm").replace(**dict(TINY_ALICE, epochs=3))
     with pytest.raises(_Interrupt):
-        train_char_lm("alice-char-lstm", out=out, spec=spec, verbose=0, callbacks=[InterruptAfterSecondEpoch()])
+        train_char_lm("alice-char-lstm", out=out, spec=spec, verbose=0, extra_callbacks=[InterruptAfterSecondEpoch()])
     interrupted = {"bundle_exists": out.exists(), "checkpoint": sorted(p.name for p in
                                                                         (out.parent / "alice.checkpoint").iterdir())}
     train_char_lm("alice-char-lstm", out=out, spec=spec, verbose=0)
@@ -172,8 +172,9 @@ def test_training_resumes_after_an_interruption(alice_bundle):
     assert not interrupted["bundle_exists"] and "backup" in interrupted["checkpoint"]
     metrics = bundle.read_json(out / bundle.METRICS)
     assert metrics["history"]["epoch"] == [1, 2, 3] and metrics["epochs_run"] == 3
-    losses = metrics["history"]["loss"]
-    assert losses[2] < losses[0] and metrics["val_loss"] == metrics["history"]["val_loss"][-1]
+    losses, val_losses = metrics["history"]["loss"], metrics["history"]["val_loss"]
+    assert losses[2] < losses[0] and metrics["best_epoch"] == int(np.argmin(val_losses)) + 1
+    assert metrics["val_loss"] == min(val_losses)
     assert not (out.parent / "alice.checkpoint").exists()  # removed once training completed
     for name in ("model.keras", "model.onnx", "loss.png", "MODEL_CARD.md", "preprocessing.json"):
         assert (out / name).is_file()

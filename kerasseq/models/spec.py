@@ -127,7 +127,9 @@ class CharLMSpec:
     `scheme="streams"` trains statefully on `batch_size` parallel streams of the text, `steps`
     characters a batch, state carried across batches and reset every epoch; `scheme="windows"`
     trains on shuffled independent windows of `steps` characters (see `kerasseq.data.chars`).
-    The last `validation_fraction` of the text is held out. Sampling defaults travel with it.
+    The last `validation_fraction` of the text is held out: training stops after `patience`
+    epochs without a lower held-out loss and keeps the best epoch's weights. Sampling defaults
+    travel with it.
     """
 
     units: tuple
@@ -141,6 +143,9 @@ class CharLMSpec:
     learning_rate: float = 0.001
     clipnorm: float = None
     validation_fraction: float = 0.05
+    # epochs without held-out improvement before stopping (None: run every epoch); with a
+    # held-out part, the weights of its lowest-loss epoch are kept
+    patience: int = 5
     prime: str = "The "
     top_k: int = None
     temperature: float = 1.0
@@ -167,6 +172,8 @@ class CharLMSpec:
             raise ValueError(f"learning_rate must be a positive float, got {self.learning_rate!r}")
         if self.clipnorm is not None and not self.clipnorm > 0:
             raise ValueError(f"clipnorm must be None or > 0, got {self.clipnorm!r}")
+        if self.patience is not None:
+            _check_positive("patience", self.patience)
         if not isinstance(self.prime, str) or not self.prime:
             raise ValueError("prime must be a non-empty string")
 
