@@ -12,35 +12,27 @@ import sys
 
 def _train(args):
     from kerasseq.models import PRESETS
-    from kerasseq.train import train
 
+    common = dict(preset=args.preset, epochs=args.epochs, out=args.out, export=args.export, seed=args.seed,
+                  data_dir=args.data_dir)
     if PRESETS.get(args.preset, {}).get("task") == "char-lm":
-        _train_char_lm(args)
-        return
-    out = train(preset=args.preset, data=args.data or "uci", epochs=args.epochs, out=args.out,
-                export=args.export, seed=args.seed, data_dir=args.data_dir)
+        from kerasseq.train_charlm import train_char_lm
+
+        out = train_char_lm(text=args.data, **common)
+    else:
+        from kerasseq.train import train
+
+        out = train(data=args.data or "uci", **common)
     metrics = _load(os.path.join(out, "metrics.json"))
-    print(f"test accuracy {metrics['test_accuracy']:.4f}  loss {metrics['test_loss']:.4f}  "
-          f"({metrics['epochs_run']} epochs, {metrics['train_seconds']} s)")
+    if "test_accuracy" in metrics:
+        print(f"test accuracy {metrics['test_accuracy']:.4f}  loss {metrics['test_loss']:.4f}  "
+              f"({metrics['epochs_run']} epochs, {metrics['train_seconds']} s)")
+    else:
+        held_out = f", held-out {metrics['val_loss']:.4f}" if metrics["val_loss"] is not None else ""
+        print(f"loss {metrics['loss']:.4f} nats/char{held_out} at epoch {metrics['best_epoch']} "
+              f"({metrics['epochs_run']} epochs, {metrics['seconds_per_epoch']} s each)")
     if args.export:
         _print_export(_load(os.path.join(out, "export_report.json")))
-    print(f"bundle written to {out}")
-
-
-def _train_char_lm(args):
-    from kerasseq.train_charlm import train_char_lm
-
-    out = train_char_lm(preset=args.preset, text=args.data, epochs=args.epochs, out=args.out, export=args.export,
-                        seed=args.seed, data_dir=args.data_dir)
-    metrics = _load(os.path.join(out, "metrics.json"))
-    held_out = f", held-out {metrics['val_loss']:.4f}" if metrics["val_loss"] is not None else ""
-    print(f"loss {metrics['loss']:.4f} nats/char{held_out} ({metrics['epochs_run']} epochs, "
-          f"{metrics['seconds_per_epoch']} s each)")
-    if args.export:
-        report = _load(os.path.join(out, "export_report.json"))
-        print(f"exported model.onnx (step model, opset {report['opset']}): max |onnx - keras| = "
-              f"{report['max_abs_diff']:.2e}; greedy {report['greedy_chars']} characters equal: "
-              f"{report['greedy_equal']}; recurrent nodes {report['recurrent_nodes']}")
     print(f"bundle written to {out}")
 
 
@@ -61,6 +53,12 @@ def _export(args):
 
 
 def _print_export(report):
+    if report.get("task") == "char-generation":
+        print(f"exported model.onnx (step model, opset {report['opset']}): max |onnx - keras| = "
+              f"{report['max_abs_diff']:.2e} (per step {report['per_step_max_abs_diff']:.2e} over "
+              f"{report['per_step_chars']} characters); greedy {report['greedy_chars']} characters equal: "
+              f"{report['greedy_equal']}; recurrent nodes {report['recurrent_nodes'] or 'none'}")
+        return
     print(f"exported model.onnx (opset {report['opset']}{', optimized' if report['optimized'] else ''}): "
           f"max |onnx - keras| = {report['max_abs_diff']:.2e} over {sum(report['rows'].values())} rows at "
           f"batch sizes {', '.join(report['max_abs_diff_by_batch_size'])}; recurrent nodes "
@@ -71,10 +69,6 @@ def _print_export(report):
     for node in report["cuda_cpu_fallback"]:
         print(f"note: {node['op']} node {node['node']} would run on the CPU under onnxruntime's CUDA provider "
               f"({'; '.join(node['reasons'])})", file=sys.stderr)
-    if report.get("task") == "char-generation":
-        print(f"step model per-step max |onnx - keras| = {report['per_step_max_abs_diff']:.2e} over "
-              f"{report['per_step_chars']} characters; greedy {report['greedy_chars']} characters equal: "
-              f"{report['greedy_equal']}")
     if "int8" in report:
         q = report["int8"]
         print(f"int8 model.int8.onnx: {q['int8']['bytes'] / 1e6:.2f} MB vs {q['float32']['bytes'] / 1e6:.2f} MB, "

@@ -7,6 +7,7 @@ counts again from there); the folder is removed when training completes.
 """
 
 import csv
+import json
 import shutil
 import sys
 import time
@@ -63,9 +64,15 @@ def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, ex
     checkpoint = out.parent / f"{out.name}.checkpoint"
     checkpoint.mkdir(parents=True, exist_ok=True)
     resuming = (checkpoint / "backup").exists()
+    run = {"preset": preset, "text": str(source), "seed": seed, "spec": spec.to_dict(),
+           "vocabulary": "".join(tokenizer.chars)}
+    if resuming and bundle.read_json(checkpoint / "run.json") != json.loads(json.dumps(run)):
+        raise ValueError(f"{checkpoint} holds the checkpoint of another run (preset, text, seed or settings "
+                         "differ): delete it to start afresh, or choose another --out")
     if not resuming:  # a fresh run: nothing of an older one
         for name in ("log.csv", "best.weights.h5"):
             (checkpoint / name).unlink(missing_ok=True)
+        bundle.write_json(checkpoint / "run.json", run)
     keras.utils.set_random_seed(seed)
     _deterministic_ops()
     model = build_char_lm(spec, tokenizer.vocab_size, stateful=stateful)
@@ -103,7 +110,7 @@ def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, ex
         "history": log, "seed": seed, "spec": spec.to_dict(), "versions": _versions(),
     }
     sample = _keras_sample(step_model, tokenizer, spec, seed)
-    start = max(0, split - SAMPLE_CHARS // 2) if len(val_ids) else 0
+    start = split if len(val_ids) >= SAMPLE_CHARS else 0
     with bundle.atomic_directory(out) as tmp:
         step_model.save(tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING, bundle.generation_dict(tokenizer, spec, preset))

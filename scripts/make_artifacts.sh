@@ -10,5 +10,5 @@ kerasseq train --preset amazon-stacked-lstm --data amazon --data-dir "$data" --s
     --out artifacts/amazon-stacked-lstm --export
 # ~12 minutes on 2 cores; the same run as seed 0 of `scripts/reproduce_accuracy.py --presets imdb-attention`.
 kerasseq train --preset imdb-attention --data imdb --data-dir "$data" --seed 0 --out artifacts/imdb-attention --export
-# ~5 minutes on 2 cores: early stopping ends it when the held-out tail of the book stops improving.
+# ~6 minutes on 2 cores: early stopping ends it when the held-out tail of the book stops improving.
 kerasseq train --preset alice-char-lstm --seed 0 --out artifacts/alice-char-lstm --export

@@ -162,6 +162,8 @@ def alice_bundle(tmp_path_factory):
         train_char_lm("alice-char-lstm", out=out, spec=spec, verbose=0, extra_callbacks=[InterruptAfterSecondEpoch()])
     interrupted = {"bundle_exists": out.exists(), "checkpoint": sorted(p.name for p in
                                                                         (out.parent / "alice.checkpoint").iterdir())}
+    with pytest.raises(ValueError, match="holds the checkpoint of another run"):
+        train_char_lm("alice-char-lstm", out=out, spec=spec.replace(learning_rate=0.01), verbose=0)
     train_char_lm("alice-char-lstm", out=out, spec=spec, verbose=0)
     report = export_bundle(out)
     return out, report, interrupted
@@ -180,8 +182,12 @@ def test_training_resumes_after_an_interruption(alice_bundle):
         assert (out / name).is_file()
 
 
-def test_step_model_exports_native_and_matches_keras(alice_bundle):
-    _, report, _ = alice_bundle
+def test_step_model_exports_native_and_matches_keras(alice_bundle, capsys):
+    from kerasseq.cli import main
+
+    out, report, _ = alice_bundle
+    assert main(["export", str(out)]) == 0  # again, from the command line
+    assert "greedy 300 characters equal: True" in capsys.readouterr().out
     assert report["passed"] and report["recurrent_nodes"] == {"LSTM": 2} and report["loop_nodes"] == 0
     assert report["per_step_max_abs_diff"] <= 1e-4 and report["max_abs_diff"] <= 1e-4
     assert report["greedy_equal"] and len(report["greedy_sample"]) == 300
@@ -276,3 +282,14 @@ def test_committed_alice_bundle_generates_without_tensorflow():
     words = result.stdout.split()
     report = bundle.read_json(ALICE_ARTIFACT / bundle.EXPORT_REPORT)
     assert report["passed"] and report["greedy_equal"] and len(words) > 20
+
+
+def test_train_cli_names_a_missing_text_and_stats_refuses_char_presets(tmp_path, capsys):
+    from kerasseq.cli import main
+
+    assert main(["train", "--preset", "alice-char-lstm", "--data", str(tmp_path / "nope.txt"),
+                 "--out", str(tmp_path / "out")]) == 1
+    assert f"text file not found: {tmp_path / 'nope.txt'}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["stats", "--preset", "alice-char-lstm"]) == 1
+    assert "is a character language model" in capsys.readouterr().err

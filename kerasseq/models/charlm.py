@@ -41,6 +41,8 @@ def build_char_lm(spec, vocab_size, stateful=False):
     x = _char_inputs(spec, vocab_size, ids)
     for i, units in enumerate(spec.units):
         x = layers.LSTM(units, return_sequences=True, stateful=stateful, name=f"lstm_{i}")(x)
+        if spec.dropout:
+            x = layers.Dropout(spec.dropout, name=f"dropout_{i}")(x)
     logits = layers.Dense(vocab_size, name="logits")(x)
     model = keras.Model(ids, logits, name="char_lm")
     optimizer = keras.optimizers.Adam(spec.learning_rate, clipnorm=spec.clipnorm)
@@ -65,6 +67,8 @@ def build_step_model(spec, vocab_size):
         x, h, c = layers.LSTM(units, return_sequences=True, return_state=True, name=f"lstm_{i}")(
             x, initial_state=states[2 * i:2 * i + 2])
         next_states += [h, c]
+        if spec.dropout:
+            x = layers.Dropout(spec.dropout, name=f"dropout_{i}")(x)
     logits = layers.Dense(vocab_size, name="logits")(x)
     return keras.Model([ids, *states], [logits, *next_states], name="char_lm_step")
 

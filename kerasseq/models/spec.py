@@ -140,6 +140,8 @@ class CharLMSpec:
     steps: int = 50
     batch_size: int = 100
     epochs: int = 20
+    # Dropout after each LSTM layer (training only; the step model carries it as a no-op)
+    dropout: float = 0.0
     learning_rate: float = 0.001
     clipnorm: float = None
     validation_fraction: float = 0.05
@@ -162,6 +164,7 @@ class CharLMSpec:
             _check_positive(name, getattr(self, name))
         if not isinstance(self.embedding_dim, int) or self.embedding_dim < 0:
             raise ValueError(f"embedding_dim must be an int >= 0 (0: one-hot), got {self.embedding_dim!r}")
+        _check_rate("dropout", self.dropout)
         if self.scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
         if self.task != "char-lm":
