@@ -35,6 +35,12 @@ CHAR_INPUT = "char_ids"
 LOGITS_OUTPUT = "logits"
 NEXT_STATE_PREFIX = "next_"
 
+# A forecast bundle's model: float32 `series` [batch, steps, features] in, the standardized
+# forecast `forecast` out ([batch, steps, 1] for weekly sales, [batch, 1] for daily prices).
+FORECAST_TASK = "forecast"
+SERIES_INPUT = "series"
+FORECAST_OUTPUT = "forecast"
+
 PREPROCESSING_FORMAT = "kerasseq.preprocessing"
 PREPROCESSING_VERSION = 1
 
@@ -98,6 +104,45 @@ def generation_dict(tokenizer, spec, preset):
         "lstm_units": list(spec.units),
         "sampling": {"prime": spec.prime, "top_k": spec.top_k, "temperature": spec.temperature},
     }
+
+
+def forecast_dict(spec, preset, config):
+    """The content of `preprocessing.json` for a forecaster (task "forecast"): how a CSV table
+    becomes model input (`config`: features, scalers, columns) and how the output becomes a forecast."""
+    return {
+        "format": PREPROCESSING_FORMAT,
+        "format_version": PREPROCESSING_VERSION,
+        "kerasseq_version": __version__,
+        "task": FORECAST_TASK,
+        "preset": preset,
+        "series": spec.series,
+        "window": spec.window,
+        "target": spec.target,
+        **config,
+    }
+
+
+def read_forecast(bundle_dir):
+    """Load and check a forecast `preprocessing.json`; return the dict with its scalers as Standardizers."""
+    from kerasseq.series import Standardizer
+
+    path = bundle_file(bundle_dir, PREPROCESSING)
+    task = read_task(bundle_dir)
+    if task != FORECAST_TASK:
+        raise BundleError(f"{bundle_dir} is a {task} bundle, not a {FORECAST_TASK} one")
+    data = read_json(path)
+    _check_version(path, data)
+    try:
+        scalers = {k: Standardizer.from_dict(data[k]) for k in ("scaler", "feature_scaler", "target_scaler")
+                   if k in data}
+        if data["series"] not in ("weekly-sales", "daily-prices") or data["target"] not in ("price", "return"):
+            raise ValueError(f"unknown series {data['series']!r} or target {data['target']!r}")
+        if data["series"] == "daily-prices" and not (isinstance(data["window"], int) and len(data["features"]) == len(
+                scalers["feature_scaler"].mean)):
+            raise ValueError("a daily-prices forecaster needs a window and one feature_scaler entry per feature")
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{path} is incomplete or malformed: {type(e).__name__}: {e}") from None
+    return {**data, **scalers}
 
 
 def read_task(bundle_dir):

@@ -1,6 +1,7 @@
-"""The `kerasseq` command: train, export, predict, generate, stats, presets.
+"""The `kerasseq` command: train, export, predict, generate, forecast, stats, presets.
 
-TensorFlow is imported only by `train` and `export`; `predict` and `generate` run on onnxruntime alone.
+TensorFlow is imported only by `train` and `export`; `predict`, `generate` and `forecast` run on
+onnxruntime alone.
 Every error becomes one line on stderr and a non-zero exit, never a traceback.
 """
 
@@ -15,16 +16,26 @@ def _train(args):
 
     common = dict(preset=args.preset, epochs=args.epochs, out=args.out, export=args.export, seed=args.seed,
                   data_dir=args.data_dir)
-    if PRESETS.get(args.preset, {}).get("task") == "char-lm":
+    task = PRESETS.get(args.preset, {}).get("task")
+    if task == "char-lm":
         from kerasseq.train_charlm import train_char_lm
 
         out = train_char_lm(text=args.data, **common)
+    elif task == "forecast":
+        from kerasseq.train_forecast import train_forecaster
+
+        out = train_forecaster(data=args.data, **common)
     else:
         from kerasseq.train import train
 
         out = train(data=args.data or "uci", **common)
     metrics = _load(os.path.join(out, "metrics.json"))
-    if "test_accuracy" in metrics:
+    if task == "forecast":
+        test = metrics["test"]
+        print("test " + test["target"] + ": " + "; ".join(
+            f"{name.replace('_', ' ')} MSE {m['mse']:.4g} MAE {m['mae']:.4g} R2 {m['r2']:.4f}"
+            for name, m in test.items() if isinstance(m, dict)))
+    elif "test_accuracy" in metrics:
         print(f"test accuracy {metrics['test_accuracy']:.4f}  loss {metrics['test_loss']:.4f}  "
               f"({metrics['epochs_run']} epochs, {metrics['train_seconds']} s)")
     else:
@@ -46,6 +57,24 @@ def _generate(args):
     print(prime + text)
 
 
+def _forecast(args):
+    import csv
+
+    from kerasseq.serve import Forecaster
+
+    rows = Forecaster(args.bundle).forecast(args.csv, every_day=args.every_day)
+    if args.format == "json":
+        for row in rows:
+            print(json.dumps(row))
+        return
+    columns = list(rows[0]) if rows else []
+    for row in rows[1:]:
+        columns += [c for c in row if c not in columns]
+    writer = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
 def _export(args):
     from kerasseq.export import export_bundle
 
@@ -53,6 +82,11 @@ def _export(args):
 
 
 def _print_export(report):
+    if report.get("task") == "forecast":
+        print(f"exported model.onnx (opset {report['opset']}): max |onnx - keras| = {report['max_abs_diff']:.2e} "
+              f"over {sum(report['rows'].values())} rows at batch sizes {', '.join(report['max_abs_diff_by_batch_size'])}"
+              f"; recurrent nodes {report['recurrent_nodes'] or 'none'}")
+        return
     if report.get("task") == "char-generation":
         print(f"exported model.onnx (step model, opset {report['opset']}): max |onnx - keras| = "
               f"{report['max_abs_diff']:.2e} (per step {report['per_step_max_abs_diff']:.2e} over "
@@ -203,6 +237,15 @@ def build_parser():
     p.add_argument("--unknown", choices=["error", "replace", "drop"],
                    help="prime characters outside the vocabulary: error (default), replace by a space, or drop")
     p.set_defaults(run=_generate)
+
+    p = commands.add_parser("forecast", help="next-step forecasts from a CSV history with a forecast bundle")
+    p.add_argument("bundle")
+    p.add_argument("--csv", required=True, help="the history, in the training table's column layout: "
+                   "Product_Code,W0..Wn (weekly sales) or Date,Open,High,Low,Close,Volume (daily prices)")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="output format (default csv)")
+    p.add_argument("--every-day", action="store_true", help="daily prices: also forecast every earlier day "
+                   "from the days before it, with the actual close beside it")
+    p.set_defaults(run=_forecast)
 
     p = commands.add_parser("stats", help="token lengths of a data set: percentiles, covering maxlen, histogram")
     p.add_argument("--data", help='as for train: "uci" (default), "imdb", "amazon" or a CSV/TSV path')

@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 
 
 LSTM = get_preset("imdb-lstm")
-VARIANTS = {name: get_preset(name) for name in PRESETS if PRESETS[name].get("task") != "char-lm"}
+VARIANTS = {name: get_preset(name) for name in PRESETS if PRESETS[name].get("task") not in ("char-lm", "forecast")}
 VARIANTS.update({
     "gru-reset-after": LSTM.replace(recurrent=[Recurrent("gru", 32, reset_after=True)]),
     "bi-gru-reset-before": LSTM.replace(recurrent=[Recurrent("gru", 16, bidirectional=True, reset_after=False)]),

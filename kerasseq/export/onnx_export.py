@@ -43,12 +43,17 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"export traces the model with TensorFlow (tf2onnx), but KERAS_BACKEND is "
                            f"{keras.backend.backend()!r}: run it with KERAS_BACKEND=tensorflow")
-    if bundle.read_task(bundle_dir) == bundle.GENERATION_TASK:
-        if optimize or quantize:
-            raise ValueError("optimize and quantize apply to text-classification bundles only")
+    task = bundle.read_task(bundle_dir)
+    if task != "text-classification" and (optimize or quantize):
+        raise ValueError("optimize and quantize apply to text-classification bundles only")
+    if task == bundle.GENERATION_TASK:
         from kerasseq.export.step_export import export_generation_bundle
 
         return export_generation_bundle(bundle_dir, opset=opset, seed=seed)
+    if task == bundle.FORECAST_TASK:
+        from kerasseq.export.series_export import export_forecast_bundle
+
+        return export_forecast_bundle(bundle_dir, opset=opset, seed=seed)
     encoder, labels, prep = bundle.read_preprocessing(bundle_dir)
     model_path = bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)
     model = cpu_clone(load_model(model_path))

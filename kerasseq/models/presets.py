@@ -1,6 +1,6 @@
 """Named presets: model specs that reproduce known configurations. Data, not code paths."""
 
-from kerasseq.models.spec import CharLMSpec, ModelSpec
+from kerasseq.models.spec import CharLMSpec, ForecastSpec, ModelSpec
 
 # The book trains a fixed number of epochs: no early stopping (the best validation epoch is kept).
 # Its RMSprop is tf.keras 2's, with epsilon outside the square root: epsilon=1e-14 inside matches it
@@ -60,15 +60,29 @@ PRESETS = {
     "warpeace-char-lstm": dict(task="char-lm", text="warpeace", lower=True, units=(512,), embedding_dim=256,
                                scheme="windows", steps=40, batch_size=64, epochs=8, learning_rate=0.003,
                                prime="the emperor", description="War and Peace char Embedding(256) + LSTM(512)"),
+    # Forecasters (issue #7). Weekly sales (seeds 000/003): 811 products, SimpleRNN(10) + Dense(1),
+    # MSE, Adam 1e-3, full batch; the next week forecast at every week of a product's history.
+    "sales-simplernn": dict(task="forecast", series="weekly-sales", data="sales",
+                            recurrent=[dict(kind="simplernn", units=10)], learning_rate=0.001, epochs=10000,
+                            validation_fraction=0.0, patience=200,
+                            description="Weekly sales SimpleRNN(10): next week's sales of each product"),
+    # DJIA (seed 004): 36 daily features over windows of 5 days, LSTM(16) x2 → Dense → output,
+    # MSE, Adam 0.01, batch 128; trained on 1990-2022, tested on 2023.
+    "stock-lstm": dict(task="forecast", series="daily-prices", data="stocks/DJIA.csv", window=5,
+                       recurrent=[dict(kind="lstm", units=16), dict(kind="lstm", units=16)], dense=(16,),
+                       train_start="1990-01-01", train_end="2022-12-31", learning_rate=0.01, batch_size=128,
+                       epochs=1000, patience=50,
+                       description="DJIA LSTM(16) x2 over 5 days of 36 features: the next day's close"),
 }
 
 DEFAULT_PRESET = "uci-lstm"
 
 
 def get_preset(name):
-    """The spec of a preset (a ModelSpec, or a CharLMSpec for task "char-lm"); ValueError listing
-    the names when unknown."""
+    """The spec of a preset (a ModelSpec; a CharLMSpec for task "char-lm", a ForecastSpec for
+    task "forecast"); ValueError listing the names when unknown."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
     data = PRESETS[name]
-    return CharLMSpec.from_dict(data) if data.get("task") == "char-lm" else ModelSpec.from_dict(data)
+    kinds = {"char-lm": CharLMSpec, "forecast": ForecastSpec}
+    return kinds.get(data.get("task"), ModelSpec).from_dict(data)

@@ -185,6 +185,74 @@ class CharLMSpec:
     from_dict = classmethod(ModelSpec.from_dict.__func__)
 
 
+SERIES = ("weekly-sales", "daily-prices")
+TARGETS = ("price", "return")
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """A recurrent forecaster: numeric features per step → recurrent layer(s) → Dense(relu) layers → Dense(1).
+
+    `series="weekly-sales"`: one feature per week (the sales); with `window=None` the model reads a
+    product's whole history and forecasts the next week at every step (targets shifted one week).
+    `series="daily-prices"`: the 36 daily features of `kerasseq.series.features`, `window`
+    consecutive days, forecasting the close of the window's last day from the days before it
+    (`target="price"`, or `target="return"`: the change from the previous close). Features and
+    targets are standardized with statistics of the training period only; the split is chronological:
+    training up to `train_end` (daily) or up to the week before the last (weekly), the rest is the test.
+    """
+
+    recurrent: tuple
+    series: str = "weekly-sales"
+    data: str = "sales"
+    window: int = None
+    dense: tuple = ()
+    target: str = "price"
+    train_start: str = None
+    train_end: str = None
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    epochs: int = 100
+    batch_size: int = None
+    validation_fraction: float = 0.1
+    patience: int = None
+    task: str = "forecast"
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        layers = tuple(r if isinstance(r, Recurrent) else Recurrent(**r) for r in self.recurrent)
+        if not layers:
+            raise ValueError("recurrent must hold at least one layer")
+        if any(r.bidirectional for r in layers):
+            raise ValueError("a forecaster's recurrent layers read the past only: bidirectional is not allowed")
+        object.__setattr__(self, "recurrent", layers)
+        object.__setattr__(self, "dense", tuple(self.dense))
+        if self.series not in SERIES:
+            raise ValueError(f"series must be one of {SERIES}, got {self.series!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.series == "daily-prices" and (self.window is None or not self.train_end):
+            raise ValueError("daily-prices forecasters need a window and a train_end date")
+        if self.window is not None:
+            _check_positive("window", self.window)
+        for name in ("epochs",) + (("batch_size",) if self.batch_size is not None else ()):
+            _check_positive(name, getattr(self, name))
+        for units in self.dense:
+            _check_positive("dense units", units)
+        if self.patience is not None:
+            _check_positive("patience", self.patience)
+        if not 0.0 <= self.validation_fraction < 0.5:
+            raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.task != "forecast":
+            raise ValueError(f"task must be 'forecast', got {self.task!r}")
+
+    replace = ModelSpec.replace
+    to_dict = ModelSpec.to_dict
+    from_dict = classmethod(ModelSpec.from_dict.__func__)
+
+
 def _check_positive(name, value):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -1,0 +1,131 @@
+"""tf2onnx export of a forecast bundle's model, validated against Keras.
+
+The ONNX model takes float32 `series` [batch, steps, features] (steps fixed to the window for
+daily prices, any length for weekly sales) and returns the standardized `forecast`; the serving
+code applies the bundle's scalers. Recurrent layers are native ONNX nodes (see `native_rnn`).
+"""
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from kerasseq import __version__, bundle
+
+TOLERANCE = 1e-5
+BATCH_SIZES = (1, 7, 64)
+
+
+def export_forecast_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
+    """Convert `model.keras` to `model.onnx`, compare outputs with Keras on the bundle's test
+    inputs and random ones at batch sizes 1, 7 and 64, and write `export_report.json`
+    (`model.onnx` only when the largest difference is within `tolerance`)."""
+    import onnx
+    import onnxruntime as ort
+
+    from kerasseq.export.native_rnn import cpu_clone
+    from kerasseq.export.onnx_export import ExportValidationError, _versions
+    from kerasseq.models import load_model
+
+    config = bundle.read_forecast(bundle_dir)
+    model = cpu_clone(load_model(bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)))
+    started = time.perf_counter()
+    onnx_model, not_native = convert_series(model)
+    convert_seconds = time.perf_counter() - started
+    onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, "preset": str(config.get("preset")),
+                                             "task": bundle.FORECAST_TASK})
+    onnx.checker.check_model(onnx_model)
+    model_bytes = onnx_model.SerializeToString()
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+
+    groups = validation_inputs(bundle_dir, model, seed)
+    by_batch = {}
+    for b in BATCH_SIZES:
+        worst = 0.0
+        for x in groups.values():
+            want = np.asarray(model(x, training=False))
+            got = np.concatenate([session.run([bundle.FORECAST_OUTPUT], {bundle.SERIES_INPUT: x[i:i + b]})[0]
+                                  for i in range(0, len(x), b)])
+            worst = max(worst, float(np.abs(got - want).max()))
+        by_batch[str(b)] = worst
+    worst = max(by_batch.values())
+    op_types = Counter(node.op_type for node in onnx_model.graph.node)
+    report = {
+        "passed": worst <= tolerance,
+        "task": bundle.FORECAST_TASK,
+        "max_abs_diff": worst,
+        "max_abs_diff_by_batch_size": by_batch,
+        "rows": {name: int(len(x)) for name, x in groups.items()},
+        "tolerance": tolerance,
+        "opset": opset,
+        "op_types": dict(sorted(op_types.items())),
+        "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
+        "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types},
+        "not_native": not_native,
+        "input": {"name": bundle.SERIES_INPUT, "dtype": "float32", "shape": ["batch", model.inputs[0].shape[1] or
+                                                                              "steps", model.inputs[0].shape[2]]},
+        "output": {"name": bundle.FORECAST_OUTPUT, "dtype": "float32", "shape": ["batch", *(
+            ["steps", 1] if len(model.outputs[0].shape) == 3 else [1])]},
+        "onnx_bytes": len(model_bytes),
+        "convert_seconds": round(convert_seconds, 2),
+        "versions": _versions(),
+    }
+    files = {bundle.EXPORT_REPORT: lambda path: bundle.write_json(path, report)}
+    if report["passed"]:
+        files[bundle.ONNX_MODEL] = lambda path: Path(path).write_bytes(model_bytes)
+    bundle.replace_files(bundle_dir, files)
+    if not report["passed"]:
+        raise ExportValidationError(f"ONNX forecast differs from Keras by {worst:.3g} (> {tolerance:g}); "
+                                    f"model.onnx not written, see {bundle_dir}/{bundle.EXPORT_REPORT}")
+    return report
+
+
+def convert_series(model, opset=17):
+    """tf2onnx: float32 `series` [batch, steps, features] → float32 `forecast`."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from kerasseq.export.native_rnn import PLACEHOLDER_OP, make_handler, native_clone
+    from kerasseq.export.onnx_export import _name_axes
+
+    clone, specs, not_native = native_clone(model)
+    steps, features = model.inputs[0].shape[1], model.inputs[0].shape[2]
+    signature = [tf.TensorSpec([None, steps, features], tf.float32, name=bundle.SERIES_INPUT)]
+
+    @tf.function(input_signature=signature)
+    def forecast(series):
+        return {bundle.FORECAST_OUTPUT: clone(series, training=False)}
+
+    tf2onnx_logger = logging.getLogger("tf2onnx")
+    level = tf2onnx_logger.level
+    tf2onnx_logger.setLevel(logging.ERROR)
+    try:
+        with tf.device("/CPU:0"):
+            onnx_model, _ = tf2onnx.convert.from_function(
+                forecast, input_signature=signature, opset=opset,
+                custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
+    finally:
+        tf2onnx_logger.setLevel(level)
+    _name_axes(onnx_model.graph.input[0], "batch", *(["steps"] if steps is None else []))
+    _name_axes(onnx_model.graph.output[0], "batch", *(["steps"] if steps is None else []))
+    return onnx_model, not_native
+
+
+def validation_inputs(bundle_dir, model, seed=0):
+    """{"test": the bundle's test inputs, "random": standard-normal inputs (also at other lengths
+    when the model takes any number of steps)}, float32 [rows, steps, features]."""
+    rng = np.random.default_rng(seed)
+    steps, features = model.inputs[0].shape[1], model.inputs[0].shape[2]
+    groups = {}
+    try:
+        inputs = bundle.read_json(bundle.bundle_file(bundle_dir, bundle.SAMPLES))["inputs"]
+        if inputs:
+            groups["test"] = np.asarray(inputs, np.float32)
+    except FileNotFoundError:
+        pass
+    groups["random"] = rng.normal(size=(128, steps or 20, features)).astype(np.float32)
+    if steps is None:
+        groups["random_short"] = rng.normal(size=(64, 3, features)).astype(np.float32)
+    return groups
