@@ -126,12 +126,7 @@ def read_forecast(bundle_dir):
     """Load and check a forecast `preprocessing.json`; return the dict with its scalers as Standardizers."""
     from kerasseq.series import Standardizer
 
-    path = bundle_file(bundle_dir, PREPROCESSING)
-    task = read_task(bundle_dir)
-    if task != FORECAST_TASK:
-        raise BundleError(f"{bundle_dir} is a {task} bundle, not a {FORECAST_TASK} one")
-    data = read_json(path)
-    _check_version(path, data)
+    path, data = _read_task_file(bundle_dir, FORECAST_TASK)
     try:
         scalers = {k: Standardizer.from_dict(data[k]) for k in ("scaler", "feature_scaler", "target_scaler")
                    if k in data}
@@ -145,8 +140,12 @@ def read_forecast(bundle_dir):
     return {**data, **scalers}
 
 
+COMMANDS = {"text-classification": "kerasseq predict", "char-generation": "kerasseq generate",
+            "forecast": "kerasseq forecast"}
+
+
 def read_task(bundle_dir):
-    """The bundle's task: "text-classification" or "char-generation"."""
+    """The bundle's task: "text-classification", "char-generation" or "forecast"."""
     path = bundle_file(bundle_dir, PREPROCESSING)
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != PREPROCESSING_FORMAT:
@@ -154,16 +153,23 @@ def read_task(bundle_dir):
     return data.get("task", "text-classification")
 
 
+def _read_task_file(bundle_dir, task):
+    """(path, dict) of a bundle's `preprocessing.json` when it is of `task` and a readable version."""
+    path = bundle_file(bundle_dir, PREPROCESSING)
+    found = read_task(bundle_dir)
+    if found != task:
+        raise BundleError(f"{bundle_dir} is a {found} bundle, not a {task} one"
+                          + (f" (use `{COMMANDS[found]}`)" if found in COMMANDS else ""))
+    data = read_json(path)
+    _check_version(path, data)
+    return path, data
+
+
 def read_generation(bundle_dir):
     """Load and check a char-generation `preprocessing.json`; return (CharTokenizer, the raw dict)."""
     from kerasseq.text.chars import CharTokenizer
 
-    path = bundle_file(bundle_dir, PREPROCESSING)
-    task = read_task(bundle_dir)
-    if task != GENERATION_TASK:
-        raise BundleError(f"{bundle_dir} is a {task} bundle, not a {GENERATION_TASK} one (use `kerasseq predict`)")
-    data = read_json(path)
-    _check_version(path, data)
+    path, data = _read_task_file(bundle_dir, GENERATION_TASK)
     try:
         tokenizer = CharTokenizer.from_dict(data["tokenizer"])
         units = [int(u) for u in data["lstm_units"]]
@@ -187,14 +193,7 @@ def read_preprocessing(bundle_dir):
     """Load and check `preprocessing.json`; return (TextEncoder, labels, the raw dict)."""
     from kerasseq.text import TextEncoder
 
-    path = bundle_file(bundle_dir, PREPROCESSING)
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("format") != PREPROCESSING_FORMAT:
-        raise BundleError(f"{path} is not a kerasseq preprocessing file (no 'format': '{PREPROCESSING_FORMAT}')")
-    _check_version(path, data)
-    if data.get("task", "text-classification") != "text-classification":
-        raise BundleError(f"{bundle_dir} is a {data['task']} bundle, not a text-classification one"
-                          + (" (use `kerasseq generate`)" if data["task"] == GENERATION_TASK else ""))
+    path, data = _read_task_file(bundle_dir, "text-classification")
     try:
         encoder = TextEncoder.from_dict(data["encoder"])
         labels = [str(label) for label in data["labels"]]

@@ -18,6 +18,7 @@ import numpy as np
 from kerasseq import bundle
 from kerasseq.data.chars import load_text, stream_rows, window_rows
 from kerasseq.models import get_preset
+from kerasseq.plots import plot_losses
 from kerasseq.models.spec import CharLMSpec
 from kerasseq.text.chars import CharTokenizer
 
@@ -117,7 +118,7 @@ def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, ex
         bundle.write_json(tmp / bundle.METRICS, metrics)
         bundle.write_json(tmp / bundle.SAMPLES, {"texts": [corpus[start:start + SAMPLE_CHARS]],
                                                  "generated": [sample]})
-        _plot_loss(log, tmp / "loss.png", preset)
+        plot_losses(log, tmp / "loss.png", preset, "cross-entropy (nats/char)", "held-out text")
         (tmp / bundle.MODEL_CARD).write_text(_model_card(spec, metrics, sample), encoding="utf-8")
     shutil.rmtree(checkpoint, ignore_errors=True)
     if export:
@@ -169,26 +170,6 @@ def _keras_sample(model, tokenizer, spec, seed, max_chars=300):
     ids = generate_ids(keras_step_fn(model), tokenizer.encode(spec.prime, unknown="replace"), zero_states(spec.units),
                        max_chars, spec.temperature, spec.top_k, seed=seed)
     return spec.prime + tokenizer.decode(ids)
-
-
-def _plot_loss(log, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(log["epoch"], log["loss"], "-", label="train")
-    if "val_loss" in log:
-        ax.plot(log["epoch"], log["val_loss"], "-", label="held-out text")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy (nats/char)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def _model_card(spec, metrics, sample):

@@ -8,6 +8,7 @@ import numpy as np
 
 from kerasseq import bundle
 from kerasseq.models import get_preset
+from kerasseq.plots import plot_losses, pyplot
 from kerasseq.models.spec import ForecastSpec
 from kerasseq.series import Standardizer, read_price_history, read_weekly_sales
 from kerasseq.series.features import DAILY_FEATURES
@@ -71,7 +72,8 @@ def train_forecaster(preset, data=None, epochs=None, out=None, export=False, see
         bundle.write_json(tmp / bundle.PREPROCESSING, bundle.forecast_dict(spec, preset, prepared["config"]))
         bundle.write_json(tmp / bundle.METRICS, metrics)
         bundle.write_json(tmp / bundle.SAMPLES, {"inputs": prepared["x_test"][:SAMPLE_ROWS].tolist()})
-        _plot_loss(losses, tmp / "loss.png", preset, monitor)
+        plot_losses(losses, tmp / "loss.png", preset, "MSE (standardized units)",
+                    "validation (end of the training period)", log_scale=True)
         prepared["plot"](model, tmp)
         (tmp / bundle.MODEL_CARD).write_text(_model_card(spec, metrics), encoding="utf-8")
     if export:
@@ -100,32 +102,42 @@ def _errors(y, p):
 
 
 def _weekly(spec, path):
-    """Sales: train on weeks 0..n-2 (inputs 0..n-3, targets one week ahead); test on the last week."""
+    """Sales: fit on weeks 0..n-2 (inputs 0..n-3, targets one week ahead; with a validation
+    fraction, week n-2 is held out instead: forecast from weeks 0..n-3, it picks the best epoch);
+    test: week n-1, forecast from weeks 0..n-2."""
     codes, values = read_weekly_sales(path)
     if values.shape[1] < 4:
         raise ValueError(f"{path}: {values.shape[1]} weeks; training needs at least 4")
     seen = values[:, :-1]  # the last week is the test target, never seen in training
     scaler = Standardizer.fit(seen.reshape(-1, 1))
-    x = weekly_inputs(seen[:, :-1], scaler)
-    y = scaler.transform(seen[:, 1:, None])
+    fit_weeks = seen[:, :-1] if spec.validation_fraction else seen
+    x = weekly_inputs(fit_weeks[:, :-1], scaler)
+    y = scaler.transform(fit_weeks[:, 1:, None])
+    val = None
+    if spec.validation_fraction:  # forecast the last training week from the weeks before it
+        weights = np.zeros(seen.shape[:1] + (seen.shape[1] - 1,), np.float32)
+        weights[:, -1] = 1.0  # only the last step counts: the week the model has not been fitted to
+        val = (weekly_inputs(seen[:, :-1], scaler), scaler.transform(seen[:, 1:, None]), weights)
     x_test = weekly_inputs(seen, scaler)
 
     def evaluate(model):
         train_pred = scaler.inverse(model.predict(x, batch_size=1024, verbose=0))[..., 0]
         pred = scaler.inverse(model.predict(x_test, batch_size=1024, verbose=0))[:, -1, 0]
         truth = values[:, -1]
-        return {"train": {"mse_all_weeks": float(np.mean((train_pred - seen[:, 1:]) ** 2))},
+        return {"train": {"mse_all_weeks": float(np.mean((train_pred - fit_weeks[:, 1:]) ** 2))},
                 "test": {"target": f"week W{values.shape[1] - 1} of {len(codes)} products",
                          "model": _errors(truth, pred), "naive_last_week": _errors(truth, seen[:, -1]),
                          "product_mean": _errors(truth, seen.mean(axis=1))},
-                "rows": {"products": len(codes), "weeks": int(values.shape[1])}}
+                "rows": {"products": len(codes), "weeks": int(values.shape[1]),
+                         "fitted_target_weeks": f"W1..W{fit_weeks.shape[1] - 1}",
+                         "validation_week": f"W{seen.shape[1] - 1}" if val else None}}
 
     def plot(model, folder):
         pred = scaler.inverse(model.predict(x_test, batch_size=1024, verbose=0))[:, -1, 0]
         _plot_sales(codes, values, pred, folder)
 
     config = {"scaler": scaler.to_dict(), "features": ["sales"], "columns": ["Product_Code", "W0", "W1", "..."]}
-    return {"x": x, "y": y, "val": None, "x_test": x_test, "evaluate": evaluate, "plot": plot, "config": config}
+    return {"x": x, "y": y, "val": val, "x_test": x_test, "evaluate": evaluate, "plot": plot, "config": config}
 
 
 def _daily(spec, path):
@@ -172,35 +184,8 @@ def _daily(spec, path):
     return {"x": x, "y": y, "val": val, "x_test": x_test, "evaluate": evaluate, "plot": plot, "config": config}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _plot_loss(history, path, title, monitor):
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], label="train")
-    if "val_loss" in history:
-        ax.plot(epochs, history["val_loss"], label="validation (end of the training period)")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (standardized units)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
 def _plot_sales(codes, values, pred, folder):
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for i in np.random.default_rng(0).choice(len(codes), 5, replace=False):
         ax.plot(values[i], label=codes[i])
@@ -224,7 +209,7 @@ def _plot_sales(codes, values, pred, folder):
 
 
 def _plot_prices(dates, truth, pred, naive, folder):
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     x = np.array(dates, dtype="datetime64[D]")
     ax.plot(x, truth, label="close", lw=1.5)

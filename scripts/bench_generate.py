@@ -9,7 +9,6 @@ produce the same text; the table says whether it did. Writes generation.md and g
 """
 
 import argparse
-import json
 import os
 import sys
 import time

@@ -2,7 +2,6 @@
 
 import csv
 import gzip
-import io
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path

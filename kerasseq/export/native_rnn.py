@@ -270,3 +270,25 @@ def make_handler(specs):
             builder.make_squeeze({"data": rnn.output[k], "axes": [0], "outputs": [out]})
 
     return handler
+
+
+def convert_function(function, signature, specs, opset):
+    """tf2onnx's `from_function` on the CPU, with each placeholder turned into its native node.
+
+    tf2onnx warns that it cannot infer the placeholders' shapes; those warnings are silenced.
+    """
+    import logging
+
+    import tf2onnx
+
+    tf2onnx_logger = logging.getLogger("tf2onnx")
+    level = tf2onnx_logger.level
+    tf2onnx_logger.setLevel(logging.ERROR)
+    try:
+        with tf.device("/CPU:0"):
+            onnx_model, _ = tf2onnx.convert.from_function(
+                function, input_signature=signature, opset=opset,
+                custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
+    finally:
+        tf2onnx_logger.setLevel(level)
+    return onnx_model

@@ -1,7 +1,6 @@
 """tf2onnx conversion of a bundle's model, parity validation and the export report."""
 
 import json
-import logging
 import platform
 import time
 from collections import Counter
@@ -107,19 +106,26 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         "convert_seconds": round(convert_seconds, 2),
         "versions": _versions(),
     }
+    extra = {}
+    if report["passed"] and quantize == "int8":
+        int8_bytes = quantize_int8(model_bytes)
+        report["int8"] = compare_models(model_bytes, int8_bytes, encoder.encode(samples["texts"]),
+                                        np.asarray(samples["labels"], np.int64))
+        extra[bundle.INT8_MODEL] = int8_bytes
+    return save_export(bundle_dir, report, model_bytes,
+                       f"ONNX output differs from Keras by {worst:.3g} (> {tolerance:g})", extra)
+
+
+def save_export(bundle_dir, report, model_bytes, failure, extra_models=None):
+    """Write `export_report.json` and, when the report passed, `model.onnx` (and `extra_models`,
+    name → bytes), each atomically; otherwise raise ExportValidationError starting with `failure`."""
     files = {bundle.EXPORT_REPORT: lambda path: bundle.write_json(path, report)}
     if report["passed"]:
-        files[bundle.ONNX_MODEL] = lambda path: Path(path).write_bytes(model_bytes)
-        if quantize == "int8":
-            int8_bytes = quantize_int8(model_bytes)
-            report["int8"] = compare_models(model_bytes, int8_bytes, encoder.encode(samples["texts"]),
-                                            np.asarray(samples["labels"], np.int64))
-            files[bundle.INT8_MODEL] = lambda path: Path(path).write_bytes(int8_bytes)
+        for name, data in {bundle.ONNX_MODEL: model_bytes, **(extra_models or {})}.items():
+            files[name] = lambda path, data=data: Path(path).write_bytes(data)
     bundle.replace_files(bundle_dir, files)
     if not report["passed"]:
-        raise ExportValidationError(
-            f"ONNX output differs from Keras by {worst:.3g} (> {tolerance:g}); model.onnx not written, "
-            f"see {bundle_dir}/{bundle.EXPORT_REPORT}")
+        raise ExportValidationError(f"{failure}; model.onnx not written, see {bundle_dir}/{bundle.EXPORT_REPORT}")
     return report
 
 
@@ -131,9 +137,8 @@ def convert(model, opset=DEFAULT_OPSET):
     model and the list of layers that could not be made native (they become a `Loop`).
     """
     import tensorflow as tf
-    import tf2onnx
 
-    from kerasseq.export.native_rnn import PLACEHOLDER_OP, make_handler, native_clone
+    from kerasseq.export.native_rnn import convert_function, native_clone
     from kerasseq.models.attention import with_attention_output
 
     clone, specs, not_native = native_clone(with_attention_output(model))
@@ -149,16 +154,7 @@ def convert(model, opset=DEFAULT_OPSET):
             return {bundle.ONNX_OUTPUT: p, bundle.ATTENTION_OUTPUT: outputs[1]}
         return {bundle.ONNX_OUTPUT: p}
 
-    tf2onnx_logger = logging.getLogger("tf2onnx")
-    level = tf2onnx_logger.level
-    tf2onnx_logger.setLevel(logging.ERROR)  # it warns that it cannot infer the placeholders' shapes
-    try:
-        with tf.device("/CPU:0"):
-            onnx_model, _ = tf2onnx.convert.from_function(
-                serve, input_signature=serve.input_signature, opset=opset,
-                custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
-    finally:
-        tf2onnx_logger.setLevel(level)
+    onnx_model = convert_function(serve, serve.input_signature, specs, opset)
     _name_axes(onnx_model.graph.input[0], "batch", "sequence")
     for output in onnx_model.graph.output:  # probabilities keep their fixed class axis
         _name_axes(output, *(["batch", "sequence"] if output.name == bundle.ATTENTION_OUTPUT else ["batch"]))

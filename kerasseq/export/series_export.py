@@ -5,10 +5,8 @@ daily prices, any length for weekly sales) and returns the standardized `forecas
 code applies the bundle's scalers. Recurrent layers are native ONNX nodes (see `native_rnn`).
 """
 
-import logging
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -26,13 +24,13 @@ def export_forecast_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     import onnxruntime as ort
 
     from kerasseq.export.native_rnn import cpu_clone
-    from kerasseq.export.onnx_export import ExportValidationError, _versions
+    from kerasseq.export.onnx_export import _versions, save_export
     from kerasseq.models import load_model
 
     config = bundle.read_forecast(bundle_dir)
     model = cpu_clone(load_model(bundle.bundle_file(bundle_dir, bundle.KERAS_MODEL)))
     started = time.perf_counter()
-    onnx_model, not_native = convert_series(model)
+    onnx_model, not_native = convert_series(model, opset)
     convert_seconds = time.perf_counter() - started
     onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, "preset": str(config.get("preset")),
                                              "task": bundle.FORECAST_TASK})
@@ -72,22 +70,15 @@ def export_forecast_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
         "convert_seconds": round(convert_seconds, 2),
         "versions": _versions(),
     }
-    files = {bundle.EXPORT_REPORT: lambda path: bundle.write_json(path, report)}
-    if report["passed"]:
-        files[bundle.ONNX_MODEL] = lambda path: Path(path).write_bytes(model_bytes)
-    bundle.replace_files(bundle_dir, files)
-    if not report["passed"]:
-        raise ExportValidationError(f"ONNX forecast differs from Keras by {worst:.3g} (> {tolerance:g}); "
-                                    f"model.onnx not written, see {bundle_dir}/{bundle.EXPORT_REPORT}")
-    return report
+    return save_export(bundle_dir, report, model_bytes, f"ONNX forecast differs from Keras by {worst:.3g} "
+                                                         f"(> {tolerance:g})")
 
 
 def convert_series(model, opset=17):
     """tf2onnx: float32 `series` [batch, steps, features] → float32 `forecast`."""
     import tensorflow as tf
-    import tf2onnx
 
-    from kerasseq.export.native_rnn import PLACEHOLDER_OP, make_handler, native_clone
+    from kerasseq.export.native_rnn import convert_function, native_clone
     from kerasseq.export.onnx_export import _name_axes
 
     clone, specs, not_native = native_clone(model)
@@ -98,16 +89,7 @@ def convert_series(model, opset=17):
     def forecast(series):
         return {bundle.FORECAST_OUTPUT: clone(series, training=False)}
 
-    tf2onnx_logger = logging.getLogger("tf2onnx")
-    level = tf2onnx_logger.level
-    tf2onnx_logger.setLevel(logging.ERROR)
-    try:
-        with tf.device("/CPU:0"):
-            onnx_model, _ = tf2onnx.convert.from_function(
-                forecast, input_signature=signature, opset=opset,
-                custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
-    finally:
-        tf2onnx_logger.setLevel(level)
+    onnx_model = convert_function(forecast, signature, specs, opset)
     _name_axes(onnx_model.graph.input[0], "batch", *(["steps"] if steps is None else []))
     _name_axes(onnx_model.graph.output[0], "batch", *(["steps"] if steps is None else []))
     return onnx_model, not_native

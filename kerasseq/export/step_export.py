@@ -6,10 +6,8 @@ then every generated character is one call of one step. The LSTMs are native ONN
 whose initial_h / initial_c are the state inputs.
 """
 
-import logging
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +31,7 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     import onnx
 
     from kerasseq.export.native_rnn import cpu_clone
-    from kerasseq.export.onnx_export import ExportValidationError, _versions
+    from kerasseq.export.onnx_export import _versions, save_export
     from kerasseq.models import load_model
 
     tokenizer, prep = bundle.read_generation(bundle_dir)
@@ -102,24 +100,16 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
         "convert_seconds": round(convert_seconds, 2),
         "versions": _versions(),
     }
-    files = {bundle.EXPORT_REPORT: lambda path: bundle.write_json(path, report)}
-    if report["passed"]:
-        files[bundle.ONNX_MODEL] = lambda path: Path(path).write_bytes(model_bytes)
-    bundle.replace_files(bundle_dir, files)
-    if not report["passed"]:
-        raise ExportValidationError(
-            f"ONNX step model differs from Keras (max {worst:.3g}, tolerance {tolerance:g}; greedy text "
-            f"{'equal' if same is None else f'differs at character {same}'}); model.onnx not written, "
-            f"see {bundle_dir}/{bundle.EXPORT_REPORT}")
-    return report
+    return save_export(bundle_dir, report, model_bytes,
+                       f"ONNX step model differs from Keras (max {worst:.3g}, tolerance {tolerance:g}; greedy "
+                       f"text {'equal' if same is None else f'differs at character {same}'})")
 
 
 def convert_step(model, units, opset=17):
     """tf2onnx conversion of a step model (see `kerasseq.models.charlm.build_step_model`)."""
     import tensorflow as tf
-    import tf2onnx
 
-    from kerasseq.export.native_rnn import PLACEHOLDER_OP, make_handler, native_clone
+    from kerasseq.export.native_rnn import convert_function, native_clone
 
     clone, specs, not_native = native_clone(model)
     names = state_names(units)
@@ -133,16 +123,7 @@ def convert_step(model, units, opset=17):
         result.update({bundle.NEXT_STATE_PREFIX + n: s for n, s in zip(names, outputs[1:])})
         return result
 
-    tf2onnx_logger = logging.getLogger("tf2onnx")
-    level = tf2onnx_logger.level
-    tf2onnx_logger.setLevel(logging.ERROR)
-    try:
-        with tf.device("/CPU:0"):
-            onnx_model, _ = tf2onnx.convert.from_function(
-                step, input_signature=signature, opset=opset,
-                custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
-    finally:
-        tf2onnx_logger.setLevel(level)
+    onnx_model = convert_function(step, signature, specs, opset)
     vocab_size = int(model.outputs[0].shape[-1])
     shapes = {bundle.CHAR_INPUT: ["batch", "steps"], bundle.LOGITS_OUTPUT: ["batch", "steps", vocab_size]}
     for n, u in zip(names, _per_state(units)):

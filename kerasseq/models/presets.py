@@ -62,13 +62,18 @@ PRESETS = {
                                prime="the emperor", description="War and Peace char Embedding(256) + LSTM(512)"),
     # Forecasters (issue #7). Weekly sales (seeds 000/003): 811 products, SimpleRNN(10) + Dense(1),
     # MSE, Adam 1e-3, full batch; the next week forecast at every week of a product's history.
+    # The seed runs 10,000 epochs; here the held-out last training week stops it (all 10,000
+    # fitted epochs: test MSE 27.7, worse than repeating last week's 25.0; stopped: 22.6).
     "sales-simplernn": dict(task="forecast", series="weekly-sales", data="sales",
                             recurrent=[dict(kind="simplernn", units=10)], learning_rate=0.001, epochs=10000,
-                            validation_fraction=0.0, patience=200,
+                            validation_fraction=0.1, patience=200,
                             description="Weekly sales SimpleRNN(10): next week's sales of each product"),
     # DJIA (seed 004): 36 daily features over windows of 5 days, LSTM(16) x2 → Dense → output,
-    # MSE, Adam 0.01, batch 128; trained on 1990-2022, tested on 2023.
-    "stock-lstm": dict(task="forecast", series="daily-prices", data="stocks/DJIA.csv", window=5,
+    # MSE, Adam 0.01, batch 128; trained on 1990-2022, tested on 2023. The model forecasts the
+    # change from the previous close (target "return"), turned into a price: a network fitted to
+    # price levels cannot reach 2023's levels, above nearly all of its training targets (test R²
+    # 0.56 with target "price"; scripts/reproduce_forecasts.py measures both).
+    "stock-lstm": dict(task="forecast", series="daily-prices", data="stocks/DJIA.csv", window=5, target="return",
                        recurrent=[dict(kind="lstm", units=16), dict(kind="lstm", units=16)], dense=(16,),
                        train_start="1990-01-01", train_end="2022-12-31", learning_rate=0.01, batch_size=128,
                        epochs=1000, patience=50,

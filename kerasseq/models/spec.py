@@ -200,6 +200,8 @@ class ForecastSpec:
     (`target="price"`, or `target="return"`: the change from the previous close). Features and
     targets are standardized with statistics of the training period only; the split is chronological:
     training up to `train_end` (daily) or up to the week before the last (weekly), the rest is the test.
+    A `validation_fraction` > 0 holds out the end of the training period to pick the best epoch
+    (early stopping with `patience`): that fraction of the training days, or the last training week.
     """
 
     recurrent: tuple

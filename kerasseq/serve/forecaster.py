@@ -3,6 +3,7 @@
 import numpy as np
 
 from kerasseq import bundle
+from kerasseq.serve.providers import load_session
 from kerasseq.series import read_price_history, read_weekly_sales
 from kerasseq.series.prepare import daily_feature_matrix, prices_from_targets, weekly_inputs, windows
 
@@ -16,18 +17,10 @@ class Forecaster:
     """
 
     def __init__(self, bundle_dir, providers=None):
-        import onnxruntime as ort
-
         self.bundle_dir = bundle_dir
         self.config = bundle.read_forecast(bundle_dir)
         model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(model_path), options,
-                                                providers=providers or ["CPUExecutionProvider"])
-        except Exception as e:
-            raise bundle.BundleError(f"{model_path} could not be loaded by onnxruntime: {e}") from None
+        self.session = load_session(model_path, providers or ["CPUExecutionProvider"])
 
     def _run(self, x):
         out = self.session.run([bundle.FORECAST_OUTPUT], {bundle.SERIES_INPUT: np.asarray(x, np.float32)})[0]

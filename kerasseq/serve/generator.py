@@ -3,6 +3,7 @@
 import numpy as np
 
 from kerasseq import bundle
+from kerasseq.serve.providers import load_session
 from kerasseq.serve.sampling import check_sampling, generate_ids
 
 
@@ -15,20 +16,12 @@ class Generator:
     """
 
     def __init__(self, bundle_dir, providers=None):
-        import onnxruntime as ort
-
         self.bundle_dir = bundle_dir
         self.tokenizer, self.config = bundle.read_generation(bundle_dir)
         self.units = self.config["lstm_units"]
         self.sampling = self.config["sampling"]
         model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(model_path), options,
-                                                providers=providers or ["CPUExecutionProvider"])
-        except Exception as e:
-            raise bundle.BundleError(f"{model_path} could not be loaded by onnxruntime: {e}") from None
+        self.session = load_session(model_path, providers or ["CPUExecutionProvider"])
         self.state_names = [f"{kind}_{i}" for i in range(len(self.units)) for kind in ("h", "c")]
         expected = [bundle.CHAR_INPUT, *self.state_names]
         if [i.name for i in self.session.get_inputs()] != expected:

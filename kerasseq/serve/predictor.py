@@ -3,7 +3,7 @@
 import numpy as np
 
 from kerasseq import bundle
-from kerasseq.serve.providers import default_providers
+from kerasseq.serve.providers import default_providers, load_session
 
 
 class Predictor:
@@ -17,19 +17,11 @@ class Predictor:
     """
 
     def __init__(self, bundle_dir, providers=None, int8=False):
-        import onnxruntime as ort
-
         self.bundle_dir = bundle_dir
         self.encoder, self.labels, self.preprocessing = bundle.read_preprocessing(bundle_dir)
         self.vocab_size = self.preprocessing["vocab_size"]
         model_path = bundle.bundle_file(bundle_dir, bundle.INT8_MODEL if int8 else bundle.ONNX_MODEL)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(model_path), options,
-                                                providers=providers or default_providers())
-        except Exception as e:  # onnxruntime raises its own exception types for corrupt files
-            raise bundle.BundleError(f"{model_path} could not be loaded by onnxruntime: {e}") from None
+        self.session = load_session(model_path, providers or default_providers())
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         if bundle.ONNX_INPUT not in inputs or bundle.ONNX_OUTPUT not in outputs:

@@ -38,3 +38,18 @@ def default_providers():
     if cuda_usable():
         return [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+def load_session(model_path, providers):
+    """An onnxruntime session for `model_path`, quiet (errors only); BundleError naming the file
+    when onnxruntime cannot load it."""
+    import onnxruntime as ort
+
+    from kerasseq.bundle import BundleError
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types for corrupt files
+        raise BundleError(f"{model_path} could not be loaded by onnxruntime: {e}") from None
