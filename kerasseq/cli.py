@@ -75,6 +75,20 @@ def _forecast(args):
     writer.writerows(rows)
 
 
+def _serve(args):
+    import uvicorn
+
+    from kerasseq.serve.app import Limits, create_app
+
+    limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts, max_text_chars=args.max_text_chars)
+    app = create_app(args.bundles, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, threads=args.threads,
+                     limits=limits)
+    names = ", ".join(m["name"] for m in app.state.models)
+    print(f"kerasseq serve: {names} on http://{args.host}:{args.port} (max batch {args.max_batch}, "
+          f"max delay {args.max_delay_ms} ms)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
 def _export(args):
     from kerasseq.export import export_bundle
 
@@ -246,6 +260,19 @@ def build_parser():
     p.add_argument("--every-day", action="store_true", help="daily prices: also forecast every earlier day "
                    "from the days before it, with the actual close beside it")
     p.set_defaults(run=_forecast)
+
+    p = commands.add_parser("serve", help="serve bundles over HTTP (FastAPI + uvicorn, micro-batching, metrics)")
+    p.add_argument("bundles", nargs="+", help="bundle directories; each is served under its directory name")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--max-batch", type=int, default=64, help="rows per onnxruntime call (1: no batching)")
+    p.add_argument("--max-delay-ms", type=float, default=5.0, help="how long the first request of a batch "
+                   "waits for others (default 5)")
+    p.add_argument("--threads", type=int, help="onnxruntime intra-op threads per model (default: onnxruntime's)")
+    p.add_argument("--max-texts", type=int, default=256, help="texts per predict request (default 256)")
+    p.add_argument("--max-text-chars", type=int, default=20000, help="characters per text (default 20000)")
+    p.add_argument("--max-body-bytes", type=int, default=2_000_000, help="request body size (default 2 MB)")
+    p.set_defaults(run=_serve)
 
     p = commands.add_parser("stats", help="token lengths of a data set: percentiles, covering maxlen, histogram")
     p.add_argument("--data", help='as for train: "uci" (default), "imdb", "amazon" or a CSV/TSV path')

@@ -16,11 +16,11 @@ class Forecaster:
     `every_day=True` also forecasts each earlier day from the days before it (a backtest).
     """
 
-    def __init__(self, bundle_dir, providers=None):
+    def __init__(self, bundle_dir, providers=None, threads=None):
         self.bundle_dir = bundle_dir
         self.config = bundle.read_forecast(bundle_dir)
         model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
-        self.session = load_session(model_path, providers or ["CPUExecutionProvider"])
+        self.session = load_session(model_path, providers or ["CPUExecutionProvider"], threads)
 
     def _run(self, x):
         out = self.session.run([bundle.FORECAST_OUTPUT], {bundle.SERIES_INPUT: np.asarray(x, np.float32)})[0]

@@ -15,13 +15,13 @@ class Generator:
     default: one character at a time is latency-bound, and a GPU launch per step would not pay.
     """
 
-    def __init__(self, bundle_dir, providers=None):
+    def __init__(self, bundle_dir, providers=None, threads=None):
         self.bundle_dir = bundle_dir
         self.tokenizer, self.config = bundle.read_generation(bundle_dir)
         self.units = self.config["lstm_units"]
         self.sampling = self.config["sampling"]
         model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
-        self.session = load_session(model_path, providers or ["CPUExecutionProvider"])
+        self.session = load_session(model_path, providers or ["CPUExecutionProvider"], threads)
         self.state_names = [f"{kind}_{i}" for i in range(len(self.units)) for kind in ("h", "c")]
         expected = [bundle.CHAR_INPUT, *self.state_names]
         if [i.name for i in self.session.get_inputs()] != expected:

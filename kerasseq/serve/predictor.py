@@ -16,12 +16,12 @@ class Predictor:
     answer for "no words" (a defined, deterministic result).
     """
 
-    def __init__(self, bundle_dir, providers=None, int8=False):
+    def __init__(self, bundle_dir, providers=None, int8=False, threads=None):
         self.bundle_dir = bundle_dir
         self.encoder, self.labels, self.preprocessing = bundle.read_preprocessing(bundle_dir)
         self.vocab_size = self.preprocessing["vocab_size"]
         model_path = bundle.bundle_file(bundle_dir, bundle.INT8_MODEL if int8 else bundle.ONNX_MODEL)
-        self.session = load_session(model_path, providers or default_providers())
+        self.session = load_session(model_path, providers or default_providers(), threads)
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         if bundle.ONNX_INPUT not in inputs or bundle.ONNX_OUTPUT not in outputs:

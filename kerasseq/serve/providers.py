@@ -40,15 +40,19 @@ def default_providers():
     return ["CPUExecutionProvider"]
 
 
-def load_session(model_path, providers):
-    """An onnxruntime session for `model_path`, quiet (errors only); BundleError naming the file
-    when onnxruntime cannot load it."""
+def load_session(model_path, providers, threads=None):
+    """An onnxruntime session for `model_path`, quiet (errors only), with `threads` intra-op
+    threads (default: onnxruntime's); BundleError naming the file when onnxruntime cannot load it."""
     import onnxruntime as ort
 
     from kerasseq.bundle import BundleError
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive int, got {threads!r}")
+        options.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt files
