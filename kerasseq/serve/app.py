@@ -86,7 +86,7 @@ def _endpoint(task):
 
 def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits=Limits()):
     """The FastAPI application serving `bundle_dirs` (see the module docstring)."""
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, PlainTextResponse
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -150,20 +150,6 @@ def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits
         model_config = ConfigDict(extra="forbid")
         csv: StrictStr
         every_day: StrictBool = False
-
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        parts = request.url.path.strip("/").split("/")
-        endpoint, model = request.url.path, ""
-        if len(parts) == 4 and parts[:2] == ["v1", "models"] and parts[3] in ENDPOINTS:
-            endpoint, model = parts[3], parts[2] if parts[2] in models else "(unknown)"
-        elif request.url.path not in ("/v1/models", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
-            endpoint = "(other)"
-        requests.labels(endpoint, model, str(response.status_code)).inc()
-        latency.labels(endpoint).observe(time.perf_counter() - started)
-        return response
 
     @app.exception_handler(RequestError)
     async def refuse(request, error):
@@ -247,17 +233,53 @@ def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits
     async def metrics():
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return BodyLimit(app, limits.max_body_bytes, on_refuse=requests.labels("(body limit)", "", "413").inc)
+    def observe(path, status, seconds):
+        parts = path.strip("/").split("/")
+        endpoint, model = path, ""
+        if len(parts) == 4 and parts[:2] == ["v1", "models"] and parts[3] in ENDPOINTS:
+            endpoint, model = parts[3], parts[2] if parts[2] in models else "(unknown)"
+        elif path not in ("/v1/models", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
+            endpoint = "(other)"
+        requests.labels(endpoint, model, str(status)).inc()
+        latency.labels(endpoint).observe(seconds)
+
+    return RequestMetrics(BodyLimit(app, limits.max_body_bytes), observe)
+
+
+class RequestMetrics:
+    """ASGI middleware: `observe(path, status, seconds)` for every HTTP request (a plain ASGI
+    wrapper: Starlette's BaseHTTPMiddleware costs a task and a stream per request)."""
+
+    def __init__(self, app, observe):
+        self.app = app
+        self.observe = observe
+
+    def __getattr__(self, name):
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+
+        async def tracking_send(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            self.observe(scope["path"], status[0], time.perf_counter() - started)
 
 
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes is answered 413, by its Content-Length
-    or while it streams in, before the application sees it. `on_refuse()` counts each refusal."""
+    or while it streams in, before the application sees it."""
 
-    def __init__(self, app, limit, on_refuse=None):
+    def __init__(self, app, limit):
         self.app = app
         self.limit = limit
-        self.on_refuse = on_refuse
 
     def __getattr__(self, name):  # the wrapped app's attributes (routes, state, ...)
         return getattr(self.app, name)
@@ -289,8 +311,6 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send):
-        if self.on_refuse is not None:
-            self.on_refuse()
         body = ('{"detail": "request body over the limit of %d bytes"}' % self.limit).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})

@@ -5,12 +5,15 @@ import time
 
 
 class MicroBatcher:
-    """Collects requests (each a list of rows) for `max_delay` seconds after the first one, or
-    until `max_batch` rows are waiting, then runs `run_batch(rows)` once, off the event loop, and
-    hands each request its own slice of the results. `max_batch=1` turns batching off: every
-    request runs alone (a request with more rows than `max_batch` always runs alone, whole).
+    """Runs `run_batch(rows)` once for requests (each a list of rows) that arrive close together,
+    off the event loop, and hands each request its own slice of the results.
 
-    `on_batch(rows)` is called with the size of every batch run (for metrics).
+    A batch takes every request already waiting, up to `max_batch` rows. While it holds fewer rows
+    than the previous batch did (concurrent traffic that has not all arrived yet), it also waits
+    for more, up to `max_delay` seconds after its first request arrived; so a lone client never
+    waits, and a full batch never waits for nothing. `max_batch=1` turns
+    batching off: every request runs alone (a request with more rows than `max_batch` always runs
+    alone, whole). `on_batch(rows)` is called with the size of every batch (for metrics).
     """
 
     def __init__(self, run_batch, max_batch=64, max_delay=0.005, executor=None, on_batch=None):
@@ -25,6 +28,7 @@ class MicroBatcher:
         self.on_batch = on_batch
         self.queue = asyncio.Queue()
         self.worker = None
+        self.last_rows = 1  # rows in the previous batch
 
     @property
     def depth(self):
@@ -50,40 +54,42 @@ class MicroBatcher:
             return []
         self.start()
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put((list(rows), future))
+        await self.queue.put((list(rows), future, time.monotonic()))
         return await future
 
     async def _work(self):
         loop = asyncio.get_running_loop()
+        carry = None
         while True:
-            pending = [await self.queue.get()]
-            size = len(pending[0][0])
-            deadline = time.monotonic() + self.max_delay
+            first = carry or await self.queue.get()
+            carry = None
+            pending, size = [first], len(first[0])
+            deadline = first[2] + self.max_delay
+            expected = min(self.max_batch, self.last_rows)
             while size < self.max_batch:
                 try:
                     item = self.queue.get_nowait()
                 except asyncio.QueueEmpty:
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    if remaining <= 0 or size >= expected:
                         break
                     try:
                         item = await asyncio.wait_for(self.queue.get(), remaining)
                     except asyncio.TimeoutError:
                         break
                 if size + len(item[0]) > self.max_batch:
-                    await self._run(loop, pending, size)  # the newcomer starts the next batch
-                    pending, size = [item], len(item[0])
-                    deadline = time.monotonic() + self.max_delay
-                    continue
+                    carry = item  # it starts the next batch
+                    break
                 pending.append(item)
                 size += len(item[0])
-            await self._run(loop, pending, size)
+            await self._run(loop, pending)
 
-    async def _run(self, loop, pending, size):
-        pending = [(rows, future) for rows, future in pending if not future.cancelled()]  # callers gone
+    async def _run(self, loop, pending):
+        pending = [(rows, future) for rows, future, _ in pending if not future.cancelled()]  # callers gone
+        rows = [row for item_rows, _ in pending for row in item_rows]
+        self.last_rows = max(1, len(rows))
         if not pending:
             return
-        rows = [row for item_rows, _ in pending for row in item_rows]
         if self.on_batch is not None:
             self.on_batch(len(rows))
         try:
