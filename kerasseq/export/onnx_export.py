@@ -81,7 +81,6 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
             diffs[name][str(b)] = float(np.abs(got - expected[name]).max())
     by_batch = {str(b): max(d[str(b)] for d in diffs.values()) for b in BATCH_SIZES}
     worst = max(by_batch.values())
-    op_types = Counter(node.op_type for node in onnx_model.graph.node)
     report = {
         "passed": worst <= tolerance,
         "max_abs_diff": worst,
@@ -91,9 +90,7 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         "rows": row_kinds,
         "opset": opset,
         "optimized": bool(optimize),
-        "op_types": dict(sorted(op_types.items())),
-        "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
-        "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types},
+        **graph_summary(onnx_model),
         "not_native": not_native,
         "cuda_cpu_fallback": cuda_fallback_nodes(onnx_model),
         "input": {"name": bundle.ONNX_INPUT, "dtype": "int32", "shape": ["batch", "sequence"]},
@@ -114,6 +111,24 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         extra[bundle.INT8_MODEL] = int8_bytes
     return save_export(bundle_dir, report, model_bytes,
                        f"ONNX output differs from Keras by {worst:.3g} (> {tolerance:g})", extra)
+
+
+def graph_summary(onnx_model):
+    """Op-type counts, Loop/Scan nodes and native recurrent nodes of an ONNX graph."""
+    op_types = Counter(node.op_type for node in onnx_model.graph.node)
+    return {"op_types": dict(sorted(op_types.items())),
+            "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
+            "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types}}
+
+
+def checked_bytes(onnx_model, **props):
+    """The serialized model after tagging it (`kerasseq_version` and `props` as metadata) and
+    running the ONNX checker."""
+    import onnx
+
+    onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, **{k: str(v) for k, v in props.items()}})
+    onnx.checker.check_model(onnx_model)
+    return onnx_model.SerializeToString()
 
 
 def save_export(bundle_dir, report, model_bytes, failure, extra_models=None):

@@ -6,11 +6,10 @@ code applies the bundle's scalers. Recurrent layers are native ONNX nodes (see `
 """
 
 import time
-from collections import Counter
 
 import numpy as np
 
-from kerasseq import __version__, bundle
+from kerasseq import bundle
 
 TOLERANCE = 1e-5
 BATCH_SIZES = (1, 7, 64)
@@ -20,11 +19,10 @@ def export_forecast_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     """Convert `model.keras` to `model.onnx`, compare outputs with Keras on the bundle's test
     inputs and random ones at batch sizes 1, 7 and 64, and write `export_report.json`
     (`model.onnx` only when the largest difference is within `tolerance`)."""
-    import onnx
     import onnxruntime as ort
 
     from kerasseq.export.native_rnn import cpu_clone
-    from kerasseq.export.onnx_export import _versions, save_export
+    from kerasseq.export.onnx_export import _versions, checked_bytes, graph_summary, save_export
     from kerasseq.models import load_model
 
     config = bundle.read_forecast(bundle_dir)
@@ -32,10 +30,7 @@ def export_forecast_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     started = time.perf_counter()
     onnx_model, not_native = convert_series(model, opset)
     convert_seconds = time.perf_counter() - started
-    onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, "preset": str(config.get("preset")),
-                                             "task": bundle.FORECAST_TASK})
-    onnx.checker.check_model(onnx_model)
-    model_bytes = onnx_model.SerializeToString()
+    model_bytes = checked_bytes(onnx_model, preset=config.get("preset"), task=bundle.FORECAST_TASK)
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
 
     groups = validation_inputs(bundle_dir, model, seed)
@@ -49,7 +44,6 @@ def export_forecast_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
             worst = max(worst, float(np.abs(got - want).max()))
         by_batch[str(b)] = worst
     worst = max(by_batch.values())
-    op_types = Counter(node.op_type for node in onnx_model.graph.node)
     report = {
         "passed": worst <= tolerance,
         "task": bundle.FORECAST_TASK,
@@ -58,9 +52,7 @@ def export_forecast_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
         "rows": {name: int(len(x)) for name, x in groups.items()},
         "tolerance": tolerance,
         "opset": opset,
-        "op_types": dict(sorted(op_types.items())),
-        "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
-        "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types},
+        **graph_summary(onnx_model),
         "not_native": not_native,
         "input": {"name": bundle.SERIES_INPUT, "dtype": "float32", "shape": ["batch", model.inputs[0].shape[1] or
                                                                               "steps", model.inputs[0].shape[2]]},

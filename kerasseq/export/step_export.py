@@ -7,11 +7,10 @@ whose initial_h / initial_c are the state inputs.
 """
 
 import time
-from collections import Counter
 
 import numpy as np
 
-from kerasseq import __version__, bundle
+from kerasseq import bundle
 from kerasseq.serve.sampling import generate_ids
 
 TOLERANCE = 1e-4
@@ -28,10 +27,8 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     {GREEDY_CHARS} greedy characters from the bundle's prime, equal character for character.
     The report is written in every case, `model.onnx` only when all checks pass.
     """
-    import onnx
-
     from kerasseq.export.native_rnn import cpu_clone
-    from kerasseq.export.onnx_export import _versions, save_export
+    from kerasseq.export.onnx_export import _versions, checked_bytes, graph_summary, save_export
     from kerasseq.models import load_model
 
     tokenizer, prep = bundle.read_generation(bundle_dir)
@@ -40,10 +37,7 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     started = time.perf_counter()
     onnx_model, not_native = convert_step(model, units, opset)
     convert_seconds = time.perf_counter() - started
-    onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, "preset": str(prep.get("preset")),
-                                             "task": bundle.GENERATION_TASK})
-    onnx.checker.check_model(onnx_model)
-    model_bytes = onnx_model.SerializeToString()
+    model_bytes = checked_bytes(onnx_model, preset=prep.get("preset"), task=bundle.GENERATION_TASK)
 
     import onnxruntime as ort
 
@@ -72,7 +66,6 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
               for name, step in (("keras", keras_step), ("onnxruntime", onnx_step))}
     same = next((i for i, (a, b) in enumerate(zip(greedy["keras"], greedy["onnxruntime"])) if a != b), None)
 
-    op_types = Counter(node.op_type for node in onnx_model.graph.node)
     worst = max(max(by_batch.values()), max(per_step))
     report = {
         "passed": worst <= tolerance and same is None,
@@ -87,9 +80,7 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
         "greedy_sample": greedy["onnxruntime"],
         "tolerance": tolerance,
         "opset": opset,
-        "op_types": dict(sorted(op_types.items())),
-        "loop_nodes": op_types.get("Loop", 0) + op_types.get("Scan", 0),
-        "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types},
+        **graph_summary(onnx_model),
         "not_native": not_native,
         "inputs": [{"name": bundle.CHAR_INPUT, "dtype": "int32", "shape": ["batch", "steps"]}]
         + [{"name": n, "dtype": "float32", "shape": ["batch", u]} for n, u in zip(state_names(units), _per_state(units))],
