@@ -164,7 +164,8 @@ def _read_log(path):
 
 def _keras_sample(model, tokenizer, spec, seed, max_chars=300):
     """A sample from the trained model with the preset's sampling settings (for the model card)."""
-    from kerasseq.export.step_export import keras_step_fn, zero_states
+    from kerasseq.export.step_export import keras_step_fn
+    from kerasseq.serve.generator import zero_states
     from kerasseq.serve.sampling import generate_ids
 
     ids = generate_ids(keras_step_fn(model), tokenizer.encode(spec.prime, unknown="replace"), zero_states(spec.units),

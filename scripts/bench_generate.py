@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 
 from kerasseq import bundle  # noqa: E402
 from kerasseq.serve import Generator  # noqa: E402
+from kerasseq.serve.generator import state_sizes, zero_states  # noqa: E402
 from kerasseq.serve.sampling import generate_ids  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ def time_engine(step, prime_ids, units, chars, repeats):
     """(median seconds for `chars` greedy characters, the ids generated)."""
     times, ids = [], None
     for _ in range(repeats + 1):  # the first run warms up (graph tracing, allocations)
-        states = [np.zeros((1, u), np.float32) for u in units for _ in "hc"]
+        states = zero_states(units)
         started = time.perf_counter()
         ids = generate_ids(step, prime_ids, states, chars, greedy=True)
         times.append(time.perf_counter() - started)
@@ -40,7 +41,7 @@ def tf_function_step(model, units):
     import tensorflow as tf
 
     signature = [tf.TensorSpec([None, None], tf.int32)] + [tf.TensorSpec([None, u], tf.float32)
-                                                           for u in units for _ in "hc"]
+                                                           for u in state_sizes(units)]
 
     @tf.function(input_signature=signature)
     def run(ids, *states):

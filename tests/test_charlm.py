@@ -194,7 +194,8 @@ def test_step_model_exports_native_and_matches_keras(alice_bundle, capsys):
 
 
 def test_generator_matches_keras_step_by_step_and_greedily(alice_bundle):
-    from kerasseq.export.step_export import keras_step_fn, zero_states
+    from kerasseq.export.step_export import keras_step_fn
+    from kerasseq.serve.generator import zero_states
     from kerasseq.models import load_model
     from kerasseq.serve import Generator
 

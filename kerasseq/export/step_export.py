@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from kerasseq import bundle
+from kerasseq.serve.generator import session_step, state_names, state_sizes, zero_states
 from kerasseq.serve.sampling import generate_ids
 
 TOLERANCE = 1e-4
@@ -42,7 +43,7 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     import onnxruntime as ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    keras_step, onnx_step = keras_step_fn(model), onnx_step_fn(session, units)
+    keras_step, onnx_step = keras_step_fn(model), session_step(session, units)
     held_out = _held_out_ids(bundle_dir, tokenizer, seed)
     rng = np.random.default_rng(seed)
 
@@ -83,10 +84,10 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
         **graph_summary(onnx_model),
         "not_native": not_native,
         "inputs": [{"name": bundle.CHAR_INPUT, "dtype": "int32", "shape": ["batch", "steps"]}]
-        + [{"name": n, "dtype": "float32", "shape": ["batch", u]} for n, u in zip(state_names(units), _per_state(units))],
+        + [{"name": n, "dtype": "float32", "shape": ["batch", u]} for n, u in zip(state_names(units), state_sizes(units))],
         "outputs": [{"name": bundle.LOGITS_OUTPUT, "dtype": "float32", "shape": ["batch", "steps", tokenizer.vocab_size]}]
         + [{"name": bundle.NEXT_STATE_PREFIX + n, "dtype": "float32", "shape": ["batch", u]}
-           for n, u in zip(state_names(units), _per_state(units))],
+           for n, u in zip(state_names(units), state_sizes(units))],
         "onnx_bytes": len(model_bytes),
         "convert_seconds": round(convert_seconds, 2),
         "versions": _versions(),
@@ -105,7 +106,7 @@ def convert_step(model, units, opset=17):
     clone, specs, not_native = native_clone(model)
     names = state_names(units)
     signature = [tf.TensorSpec([None, None], tf.int32, name=bundle.CHAR_INPUT)]
-    signature += [tf.TensorSpec([None, u], tf.float32, name=n) for n, u in zip(names, _per_state(units))]
+    signature += [tf.TensorSpec([None, u], tf.float32, name=n) for n, u in zip(names, state_sizes(units))]
 
     @tf.function(input_signature=signature)
     def step(char_ids, *states):
@@ -117,7 +118,7 @@ def convert_step(model, units, opset=17):
     onnx_model = convert_function(step, signature, specs, opset)
     vocab_size = int(model.outputs[0].shape[-1])
     shapes = {bundle.CHAR_INPUT: ["batch", "steps"], bundle.LOGITS_OUTPUT: ["batch", "steps", vocab_size]}
-    for n, u in zip(names, _per_state(units)):
+    for n, u in zip(names, state_sizes(units)):
         shapes[n] = shapes[bundle.NEXT_STATE_PREFIX + n] = ["batch", u]
     for value in [*onnx_model.graph.input, *onnx_model.graph.output]:
         _set_shape(value, shapes[value.name])
@@ -136,35 +137,11 @@ def _set_shape(value_info, dims):
             dim.dim_value = d
 
 
-def state_names(units):
-    return [f"{kind}_{i}" for i in range(len(units)) for kind in ("h", "c")]
-
-
-def _per_state(units):
-    return [u for u in units for _ in "hc"]
-
-
-def zero_states(units, batch=1):
-    return [np.zeros((batch, u), np.float32) for u in _per_state(units)]
-
-
 def keras_step_fn(model):
     """`step(ids, states) -> (logits, states)` on a Keras step model (eager calls)."""
     def step(ids, states):
         outputs = model([ids, *states], training=False)
         return np.asarray(outputs[0]), [np.asarray(s) for s in outputs[1:]]
-
-    return step
-
-
-def onnx_step_fn(session, units):
-    """`step(ids, states) -> (logits, states)` on an onnxruntime session of the step model."""
-    names = state_names(units)
-    outputs = [bundle.LOGITS_OUTPUT] + [bundle.NEXT_STATE_PREFIX + n for n in names]
-
-    def step(ids, states):
-        result = session.run(outputs, {bundle.CHAR_INPUT: ids, **dict(zip(names, states))})
-        return result[0], result[1:]
 
     return step
 

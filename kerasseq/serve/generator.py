@@ -7,6 +7,34 @@ from kerasseq.serve.providers import load_session
 from kerasseq.serve.sampling import check_sampling, generate_ids
 
 
+def state_names(units):
+    """Names of the step model's state inputs for LSTM sizes `units`: h_0, c_0, h_1, c_1, ...
+    (each output is the same name with the `next_` prefix)."""
+    return [f"{kind}_{i}" for i in range(len(units)) for kind in ("h", "c")]
+
+
+def state_sizes(units):
+    """The size of each state in `state_names` order."""
+    return [u for u in units for _ in "hc"]
+
+
+def zero_states(units, batch=1):
+    """Zero LSTM states, h and c per layer, each float32 [batch, units]."""
+    return [np.zeros((batch, u), np.float32) for u in state_sizes(units)]
+
+
+def session_step(session, units):
+    """`step(ids, states) -> (logits, next states)` over an onnxruntime session of a step model."""
+    names = state_names(units)
+    outputs = [bundle.LOGITS_OUTPUT] + [bundle.NEXT_STATE_PREFIX + n for n in names]
+
+    def step(ids, states):
+        result = session.run(outputs, {bundle.CHAR_INPUT: np.asarray(ids, np.int32), **dict(zip(names, states))})
+        return result[0], result[1:]
+
+    return step
+
+
 class Generator:
     """Generate text with onnxruntime over a char-generation bundle. Never imports TensorFlow.
 
@@ -22,22 +50,19 @@ class Generator:
         self.sampling = self.config["sampling"]
         model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
         self.session = load_session(model_path, providers or ["CPUExecutionProvider"], threads)
-        self.state_names = [f"{kind}_{i}" for i in range(len(self.units)) for kind in ("h", "c")]
-        expected = [bundle.CHAR_INPUT, *self.state_names]
+        expected = [bundle.CHAR_INPUT, *state_names(self.units)]
         if [i.name for i in self.session.get_inputs()] != expected:
             raise bundle.BundleError(f"{model_path} must have inputs {expected}, has "
                                      f"{[i.name for i in self.session.get_inputs()]}")
-        self._outputs = [bundle.LOGITS_OUTPUT] + [bundle.NEXT_STATE_PREFIX + n for n in self.state_names]
+        self._step = session_step(self.session, self.units)
 
     def initial_states(self, batch=1):
         """Zero LSTM states, h and c per layer, each float32 [batch, units]."""
-        return [np.zeros((batch, u), np.float32) for u in self.units for _ in "hc"]
+        return zero_states(self.units, batch)
 
     def step(self, ids, states):
         """(logits [batch, steps, vocab], next states) for int32 ids [batch, steps] from `states`."""
-        result = self.session.run(self._outputs, {bundle.CHAR_INPUT: np.asarray(ids, np.int32),
-                                                  **dict(zip(self.state_names, states))})
-        return result[0], result[1:]
+        return self._step(ids, states)
 
     def generate(self, prime=None, max_chars=300, temperature=None, top_k=None, greedy=False, stop_at=None,
                  seed=None, unknown=None):
