@@ -169,7 +169,8 @@ def _stats(args):
 
     spec = get_preset(args.preset) if args.preset else None
     if spec is not None and not hasattr(spec, "normalize"):
-        raise ValueError(f"--preset {args.preset} is a character language model; stats counts the tokens of "
+        kind = {"char-lm": "character language model", "forecast": "forecaster"}[spec.task]
+        raise ValueError(f"--preset {args.preset} is a {kind}; stats counts the tokens of "
                          "labelled review data for text classifiers")
     normalizer = None if spec is None or spec.normalize is None else ReviewNormalizer.from_config(spec.normalize)
     args.data = args.data or "uci"

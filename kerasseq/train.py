@@ -39,8 +39,8 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
         verbose = 1 if sys.stdout.isatty() else 2
     spec = get_preset(preset)
     if not hasattr(spec, "num_classes"):
-        raise ValueError(f"preset {preset!r} is a character language model: train it with "
-                         f"kerasseq.train_charlm.train_char_lm (or `kerasseq train --preset {preset}`)")
+        raise ValueError(f"preset {preset!r} is a {spec.task} model, not a text classifier: train it with "
+                         f"`kerasseq train --preset {preset}` (kerasseq.train_charlm / kerasseq.train_forecast)")
     train_set, test_set = load_splits(data, data_dir, test_fraction, seed)
     if test_set.label_names != train_set.label_names:
         raise ValueError(f"train and test labels differ: {train_set.label_names} vs {test_set.label_names}")
@@ -82,11 +82,7 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     )
 
     with bundle.atomic_directory(out) as tmp:
-        # An uncompiled copy: the bundle keeps the architecture and weights, not the optimizer state
-        # (a third of the file for RMSprop, two thirds for Adam).
-        inference_model = model.__class__.from_config(model.get_config())  # clone_model would recompile
-        inference_model.set_weights(model.get_weights())
-        inference_model.save(tmp / bundle.KERAS_MODEL)
+        save_inference_model(model, tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING,
                           bundle.preprocessing_dict(encoder, labels, preset, spec.vocab_size))
         bundle.write_json(tmp / bundle.METRICS, metrics)
@@ -101,6 +97,14 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
 
         export_bundle(out)
     return out
+
+
+def save_inference_model(model, path):
+    """Save an uncompiled copy of `model`: the architecture and weights, not the optimizer state
+    (a third of the file for RMSprop, two thirds for Adam)."""
+    inference_model = model.__class__.from_config(model.get_config())  # clone_model would recompile
+    inference_model.set_weights(model.get_weights())
+    inference_model.save(path)
 
 
 def _best_epoch(history, monitor):

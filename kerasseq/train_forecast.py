@@ -12,7 +12,8 @@ from kerasseq.plots import plot_losses, pyplot
 from kerasseq.models.spec import ForecastSpec
 from kerasseq.series import Standardizer, read_price_history, read_weekly_sales
 from kerasseq.series.features import DAILY_FEATURES
-from kerasseq.series.prepare import daily_feature_matrix, price_targets, prices_from_targets, weekly_inputs, windows
+from kerasseq.series.prepare import (complete_windows, daily_feature_matrix, price_targets, prices_from_targets,
+                                     weekly_inputs, windows)
 
 SALES_FILES = ("sales_weekly/Sales_Transactions_Dataset_Weekly.csv", "Sales_Transactions_Dataset_Weekly.csv")
 SAMPLE_ROWS = 64  # test inputs kept in samples.json for export checks
@@ -32,7 +33,7 @@ def train_forecaster(preset, data=None, epochs=None, out=None, export=False, see
     import keras
 
     from kerasseq.models.forecast import build_forecaster
-    from kerasseq.train import _deterministic_ops, _versions
+    from kerasseq.train import _best_epoch, _deterministic_ops, _versions, save_inference_model
 
     spec = spec or get_preset(preset)
     if not isinstance(spec, ForecastSpec):
@@ -57,24 +58,22 @@ def train_forecaster(preset, data=None, epochs=None, out=None, export=False, see
                         verbose=verbose)
     train_seconds = time.perf_counter() - started
     losses = history.history
-    best_epoch = int(np.argmin(losses[monitor])) + 1 if spec.patience else len(losses["loss"])
+    best_epoch = _best_epoch(losses, monitor) if spec.patience else len(losses["loss"])
 
-    metrics = prepared["evaluate"](model)
+    metrics, plot_test = prepared["evaluate"](model)
     metrics.update(preset=preset, data=str(spec.data), train_seconds=round(train_seconds, 1),
                    epochs_run=len(losses["loss"]), best_epoch=best_epoch, monitor=monitor,
                    parameters=int(model.count_params()), seed=seed, spec=spec.to_dict(),
                    history={k: [float(v) for v in vals] for k, vals in losses.items()}, versions=_versions())
     out = Path(out) if out else Path("runs") / preset
     with bundle.atomic_directory(out) as tmp:
-        inference_model = model.__class__.from_config(model.get_config())  # no optimizer state
-        inference_model.set_weights(model.get_weights())
-        inference_model.save(tmp / bundle.KERAS_MODEL)
+        save_inference_model(model, tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING, bundle.forecast_dict(spec, preset, prepared["config"]))
         bundle.write_json(tmp / bundle.METRICS, metrics)
         bundle.write_json(tmp / bundle.SAMPLES, {"inputs": prepared["x_test"][:SAMPLE_ROWS].tolist()})
         plot_losses(losses, tmp / "loss.png", preset, "MSE (standardized units)",
                     "validation (end of the training period)", log_scale=True)
-        prepared["plot"](model, tmp)
+        plot_test(tmp)
         (tmp / bundle.MODEL_CARD).write_text(_model_card(spec, metrics), encoding="utf-8")
     if export:
         from kerasseq.export import export_bundle
@@ -121,23 +120,21 @@ def _weekly(spec, path):
     x_test = weekly_inputs(seen, scaler)
 
     def evaluate(model):
+        """(metrics, plot(folder)) of the trained model; the plot shows the same test forecasts."""
         train_pred = scaler.inverse(model.predict(x, batch_size=1024, verbose=0))[..., 0]
         pred = scaler.inverse(model.predict(x_test, batch_size=1024, verbose=0))[:, -1, 0]
         truth = values[:, -1]
-        return {"train": {"mse_all_weeks": float(np.mean((train_pred - fit_weeks[:, 1:]) ** 2))},
-                "test": {"target": f"week W{values.shape[1] - 1} of {len(codes)} products",
-                         "model": _errors(truth, pred), "naive_last_week": _errors(truth, seen[:, -1]),
-                         "product_mean": _errors(truth, seen.mean(axis=1))},
-                "rows": {"products": len(codes), "weeks": int(values.shape[1]),
-                         "fitted_target_weeks": f"W1..W{fit_weeks.shape[1] - 1}",
-                         "validation_week": f"W{seen.shape[1] - 1}" if val else None}}
-
-    def plot(model, folder):
-        pred = scaler.inverse(model.predict(x_test, batch_size=1024, verbose=0))[:, -1, 0]
-        _plot_sales(codes, values, pred, folder)
+        metrics = {"train": {"mse_all_weeks": float(np.mean((train_pred - fit_weeks[:, 1:]) ** 2))},
+                   "test": {"target": f"week W{values.shape[1] - 1} of {len(codes)} products",
+                            "model": _errors(truth, pred), "naive_last_week": _errors(truth, seen[:, -1]),
+                            "product_mean": _errors(truth, seen.mean(axis=1))},
+                   "rows": {"products": len(codes), "weeks": int(values.shape[1]),
+                            "fitted_target_weeks": f"W1..W{fit_weeks.shape[1] - 1}",
+                            "validation_week": f"W{seen.shape[1] - 1}" if val else None}}
+        return metrics, lambda folder: _plot_sales(codes, values, pred, folder)
 
     config = {"scaler": scaler.to_dict(), "features": ["sales"], "columns": ["Product_Code", "W0", "W1", "..."]}
-    return {"x": x, "y": y, "val": val, "x_test": x_test, "evaluate": evaluate, "plot": plot, "config": config}
+    return {"x": x, "y": y, "val": val, "x_test": x_test, "evaluate": evaluate, "config": config}
 
 
 def _daily(spec, path):
@@ -146,8 +143,7 @@ def _daily(spec, path):
     dates = np.array(history["dates"])
     features = daily_feature_matrix(history)
     targets = price_targets(history["Close"], spec.target)
-    ready = np.array([np.all(np.isfinite(features[max(0, i - spec.window + 1):i + 1])) and i >= spec.window - 1
-                      and np.isfinite(targets[i]) for i in range(len(dates))])
+    ready = complete_windows(features, spec.window) & np.isfinite(targets)
     in_train = ready & (dates <= spec.train_end) & (dates >= (spec.train_start or dates[0]))
     train_ends, test_ends = np.flatnonzero(in_train), np.flatnonzero(ready & (dates > spec.train_end))
     if len(train_ends) < 10 or len(test_ends) < 1:
@@ -168,20 +164,18 @@ def _daily(spec, path):
         return prices_from_targets(raw[:, 0], close[ends - 1], spec.target)
 
     def evaluate(model):
-        truth = close[test_ends]
-        return {"test": {"target": f"close of {len(test_ends)} days {dates[test_ends[0]]}..{dates[test_ends[-1]]}",
-                         "model": _errors(truth, forecast(model, test_ends)),
-                         "naive_previous_close": _errors(truth, close[test_ends - 1])},
-                "train": {"model": _errors(close[fit_ends], forecast(model, fit_ends))},
-                "rows": {"train": len(fit_ends), "validation": len(val_ends), "test": len(test_ends),
-                         "train_days": f"{dates[train_ends[0]]}..{dates[train_ends[-1]]}"}}
-
-    def plot(model, folder):
-        _plot_prices(dates[test_ends], close[test_ends], forecast(model, test_ends), close[test_ends - 1], folder)
+        """(metrics, plot(folder)) of the trained model; the plot shows the same test forecasts."""
+        truth, pred = close[test_ends], forecast(model, test_ends)
+        metrics = {"test": {"target": f"close of {len(test_ends)} days {dates[test_ends[0]]}..{dates[test_ends[-1]]}",
+                            "model": _errors(truth, pred), "naive_previous_close": _errors(truth, close[test_ends - 1])},
+                   "train": {"model": _errors(close[fit_ends], forecast(model, fit_ends))},
+                   "rows": {"train": len(fit_ends), "validation": len(val_ends), "test": len(test_ends),
+                            "train_days": f"{dates[train_ends[0]]}..{dates[train_ends[-1]]}"}}
+        return metrics, lambda folder: _plot_prices(dates[test_ends], truth, pred, close[test_ends - 1], folder)
 
     config = {"features": list(DAILY_FEATURES), "feature_scaler": feature_scaler.to_dict(),
               "target_scaler": target_scaler.to_dict(), "columns": ["Date", "Open", "High", "Low", "Close", "Volume"]}
-    return {"x": x, "y": y, "val": val, "x_test": x_test, "evaluate": evaluate, "plot": plot, "config": config}
+    return {"x": x, "y": y, "val": val, "x_test": x_test, "evaluate": evaluate, "config": config}
 
 
 def _plot_sales(codes, values, pred, folder):

@@ -21,6 +21,15 @@ def daily_feature_matrix(history, extra_day=False):
     return np.stack([features[name] for name in DAILY_FEATURES], axis=1)
 
 
+def complete_windows(features, window):
+    """bool [days]: True where day t ends a window of `window` days whose features are all finite."""
+    finite = np.all(np.isfinite(features), axis=1)
+    complete = np.zeros(len(finite), bool)
+    if len(finite) >= window:
+        complete[window - 1:] = np.lib.stride_tricks.sliding_window_view(finite, window).all(axis=1)
+    return complete
+
+
 def windows(rows, window, ends):
     """[len(ends), window, features]: rows ends[i] - window + 1 .. ends[i] for each i."""
     ends = np.asarray(ends)

@@ -116,7 +116,6 @@ def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits
     async def lifespan(app):
         for model in models.values():  # warm up: every model answers once before /readyz says so
             if model.batcher is not None:
-                model.batcher.start()
                 await model.batcher.submit(["warm up"])
         state["ready"] = True
         yield

@@ -5,7 +5,8 @@ import numpy as np
 from kerasseq import bundle
 from kerasseq.serve.providers import load_session
 from kerasseq.series import read_price_history, read_weekly_sales
-from kerasseq.series.prepare import daily_feature_matrix, prices_from_targets, weekly_inputs, windows
+from kerasseq.series.features import warmup_days
+from kerasseq.series.prepare import complete_windows, daily_feature_matrix, prices_from_targets, weekly_inputs, windows
 
 
 class Forecaster:
@@ -23,8 +24,7 @@ class Forecaster:
         self.session = load_session(model_path, providers or ["CPUExecutionProvider"], threads)
 
     def _run(self, x):
-        out = self.session.run([bundle.FORECAST_OUTPUT], {bundle.SERIES_INPUT: np.asarray(x, np.float32)})[0]
-        return out
+        return self.session.run([bundle.FORECAST_OUTPUT], {bundle.SERIES_INPUT: np.asarray(x, np.float32)})[0]
 
     def forecast(self, source, every_day=False):
         """A list of dicts, one per forecast. `source` is a CSV path or CSV text (with a newline)."""
@@ -44,21 +44,19 @@ class Forecaster:
         history = read_price_history(source)
         window, target = self.config["window"], self.config["target"]
         features = daily_feature_matrix(history, extra_day=True)
-        finite = np.all(np.isfinite(features), axis=1)
+        complete = complete_windows(features, window)
         n = len(history["dates"])  # row n is the day after the history
-        ends = [n]
-        if every_day:
-            ends = [t for t in range(window - 1, n + 1) if finite[t - window + 1:t + 1].all()]
-        if not finite[n - window + 1:n + 1].all():
+        if not complete[n]:
+            finite = np.all(np.isfinite(features), axis=1)
             bad = [history["dates"][t] for t in range(max(0, n - window + 1), n) if not finite[t]]
-            need = _warmup() + window - 1
+            need = warmup_days() + window - 1
             if n < need:
                 raise ValueError(f"the history has {n} days; forecasting needs at least {need} (252-day averages "
                                  f"of the days before each of the {window} days in the window)")
             raise ValueError(f"the features of {bad or 'the next day'} are not finite: check for zero prices or "
                              "volumes in the days before")
         scaled = self.config["feature_scaler"].transform(np.nan_to_num(features))
-        ends = np.asarray(ends)
+        ends = np.flatnonzero(complete) if every_day else np.array([n])
         raw = self.config["target_scaler"].inverse(self._run(windows(scaled, window, ends)))[:, 0]
         close = history["Close"]
         prices = prices_from_targets(raw, close[ends - 1], target)
@@ -73,8 +71,3 @@ class Forecaster:
             rows.append(row)
         return rows
 
-
-def _warmup():
-    from kerasseq.series.features import warmup_days
-
-    return warmup_days()
