@@ -1,9 +1,33 @@
 """Review lengths in tokens: percentiles, the maxlen that covers 90 % / 95 %, a histogram. No TensorFlow."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 PERCENTILES = (50, 75, 90, 95, 99)
 COVERAGE = (90, 95)
+FORMAT = "kerasseq.stats"  # in lengths.json: marks a folder that `kerasseq stats` wrote
+OUTPUTS = ("lengths.json", "lengths.png")
+
+
+def check_output(out, overwrite=False):
+    """The stats folder `out`, if kerasseq may write its two files there: a new or empty folder, or
+    one an earlier `kerasseq stats` wrote (its lengths.json says so). Anything else is refused
+    (FileExistsError naming the path) unless `overwrite`; even then only the two files are replaced."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"stats destination {out} exists and is not a folder")
+    if overwrite or not out.exists() or not any(out.iterdir()):
+        return out
+    try:
+        ours = json.loads((out / OUTPUTS[0]).read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise FileExistsError(f"stats destination {out} holds files that kerasseq stats did not write: choose a "
+                              "new folder, or pass --overwrite to write lengths.json and lengths.png there")
+    return out
 
 
 def token_lengths(texts, normalizer=None):

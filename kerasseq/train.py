@@ -23,7 +23,7 @@ DATA_SOURCES = {
 
 
 def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False, seed=0,
-          test_fraction=0.2, verbose=None, data_dir=None, spec_changes=None):
+          test_fraction=0.2, verbose=None, data_dir=None, spec_changes=None, overwrite=False):
     """Train `preset` on `data` and write a bundle directory.
 
     `data` is "uci" (embedded), "imdb" or "amazon" (found in `data_dir`, see `kerasseq.data`), a
@@ -33,12 +33,15 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     Returns the bundle path. With `export=True` the bundle also gets a validated `model.onnx`.
     `verbose` is Keras's: default a progress bar on a terminal, one line per epoch otherwise.
     `spec_changes` overrides fields of the preset's ModelSpec, e.g. `{"anneal_epochs": 0}`.
+    `out` may be a new path, an empty folder or a kerasseq bundle; anything else is refused before
+    training unless `overwrite=True` (see `kerasseq.bundle.check_destination`).
     """
+    spec = get_preset(preset)
+    out = bundle.check_destination(Path(out) if out else Path("runs") / preset, overwrite)
     import keras
 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    spec = get_preset(preset)
     if not hasattr(spec, "num_classes"):
         raise ValueError(f"preset {preset!r} is a {spec.task} model, not a text classifier: train it with "
                          f"`kerasseq train --preset {preset}` (kerasseq.train_charlm / kerasseq.train_forecast)")
@@ -49,7 +52,6 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
     spec = type(spec).from_dict({**spec.to_dict(), **(spec_changes or {}), "num_classes": len(labels)})
     if epochs:  # a shorter run anneals over at most all of its epochs
         spec = spec.replace(epochs=epochs, anneal_epochs=min(spec.anneal_epochs, epochs))
-    out = Path(out) if out else Path("runs") / preset
 
     fit_idx, val_idx = stratified_split(train_set.labels, spec.validation_split, seed + 1)
     fit_set, val_set = train_set.subset(fit_idx), train_set.subset(val_idx)
@@ -84,7 +86,7 @@ def train(preset=DEFAULT_PRESET, data="uci", epochs=None, out=None, export=False
         versions=_versions(),
     )
 
-    with bundle.atomic_directory(out) as tmp:
+    with bundle.atomic_directory(out, overwrite) as tmp:
         save_inference_model(model, tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING,
                           bundle.preprocessing_dict(encoder, labels, preset, spec.vocab_size))

@@ -26,11 +26,12 @@ SAMPLE_CHARS = 2000  # held-out characters kept in samples.json for export check
 
 
 def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, export=False, seed=0, data_dir=None,
-                  verbose=None, spec=None, extra_callbacks=()):
+                  verbose=None, spec=None, extra_callbacks=(), overwrite=False):
     """Train `preset` (or `spec`, a CharLMSpec) on `text` (default: the preset's) and write a bundle.
 
     `text` is "alice" (embedded), "warpeace" (from the data directory) or a text file's path.
-    `extra_callbacks` are more Keras callbacks for `fit`, run after kerasseq's.
+    `extra_callbacks` are more Keras callbacks for `fit`, run after kerasseq's. `out` must be new, empty
+    or a kerasseq bundle unless `overwrite=True`, and `OUT.checkpoint/` new, empty or kerasseq's own.
     Returns the bundle path. The bundle's `model.keras` is the step model (see
     `kerasseq.models.charlm.build_step_model`); with `export=True` it also gets `model.onnx`.
     """
@@ -61,8 +62,12 @@ def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, ex
     if spec.validation_fraction and val is None:
         raise ValueError(f"the held-out {len(val_ids)} characters fill no batch; lower validation_fraction")
 
-    out = Path(out) if out else Path("runs") / preset
+    out = bundle.check_destination(Path(out) if out else Path("runs") / preset, overwrite)
     checkpoint = out.parent / f"{out.name}.checkpoint"
+    if (checkpoint.exists() and not (checkpoint.is_dir() and (not any(checkpoint.iterdir())
+                                                              or (checkpoint / "run.json").is_file()))):
+        raise FileExistsError(f"{checkpoint} exists and is not a kerasseq training checkpoint (no run.json): "
+                              "move it away or choose another --out")
     checkpoint.mkdir(parents=True, exist_ok=True)
     resuming = (checkpoint / "backup").exists()
     run = {"preset": preset, "text": str(source), "seed": seed, "spec": spec.to_dict(),
@@ -112,7 +117,7 @@ def train_char_lm(preset="alice-char-lstm", text=None, epochs=None, out=None, ex
     }
     sample = _keras_sample(step_model, tokenizer, spec, seed)
     start = split if len(val_ids) >= SAMPLE_CHARS else 0
-    with bundle.atomic_directory(out) as tmp:
+    with bundle.atomic_directory(out, overwrite) as tmp:
         step_model.save(tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING, bundle.generation_dict(tokenizer, spec, preset))
         bundle.write_json(tmp / bundle.METRICS, metrics)

@@ -24,11 +24,12 @@ DATA_SOURCES = {
 
 
 def train_forecaster(preset, data=None, epochs=None, out=None, export=False, seed=0, data_dir=None, verbose=None,
-                     spec=None):
+                     spec=None, overwrite=False):
     """Train `preset` (or `spec`, a ForecastSpec) and write a bundle; returns its path.
 
     `data` overrides the preset's source: "sales", a path in the data directory such as
     "stocks/IBM.csv", or a CSV path. The split is chronological (see ForecastSpec).
+    `out` must be new, empty or a kerasseq bundle unless `overwrite=True` (checked before training).
     """
     import keras
 
@@ -41,6 +42,7 @@ def train_forecaster(preset, data=None, epochs=None, out=None, export=False, see
     spec = spec.replace(epochs=epochs or spec.epochs, data=data or spec.data)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 0
+    out = bundle.check_destination(Path(out) if out else Path("runs") / preset, overwrite)
     path = _find(spec.data, data_dir, spec.series)
     prepared = _weekly(spec, path) if spec.series == "weekly-sales" else _daily(spec, path)
 
@@ -65,8 +67,7 @@ def train_forecaster(preset, data=None, epochs=None, out=None, export=False, see
                    epochs_run=len(losses["loss"]), best_epoch=best_epoch, monitor=monitor,
                    parameters=int(model.count_params()), seed=seed, spec=spec.to_dict(),
                    history={k: [float(v) for v in vals] for k, vals in losses.items()}, versions=_versions())
-    out = Path(out) if out else Path("runs") / preset
-    with bundle.atomic_directory(out) as tmp:
+    with bundle.atomic_directory(out, overwrite) as tmp:
         save_inference_model(model, tmp / bundle.KERAS_MODEL)
         bundle.write_json(tmp / bundle.PREPROCESSING, bundle.forecast_dict(spec, preset, prepared["config"]))
         bundle.write_json(tmp / bundle.METRICS, metrics)

@@ -259,13 +259,13 @@ def test_generate_cli_runs_without_tensorflow(alice_bundle):
         from kerasseq.cli import main
         code = main(["generate", {str(out)!r}, "--prime", "Alice was ", "--max-chars", "60", "--seed", "1"])
         assert code == 0
-        code = main(["generate", {str(out)!r}, "--max-chars", "0"])
+        code = main(["generate", {str(out)!r}, "--temperature", "0"])
         assert code == 1
         assert not any(m.split(".")[0] in ("tensorflow", "keras") for m in sys.modules)
     """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Alice was ") and len(result.stdout.rstrip("\n")) == len("Alice was ") + 60
-    assert "error: max_chars must be a positive int, got 0" in result.stderr
+    assert "error: temperature must be a number > 0" in result.stderr
     wrong = subprocess.run([sys.executable, "-m", "kerasseq.cli", "predict", str(out), "hello"],
                            capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert wrong.returncode == 1 and "char-generation bundle" in wrong.stderr and "kerasseq generate" in wrong.stderr

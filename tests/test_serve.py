@@ -137,7 +137,7 @@ def test_missing_and_corrupt_bundles(tmp_path):
 @pytest.mark.parametrize("edit, message", [
     (lambda text: text[: len(text) // 2], "not valid JSON"),
     (lambda text: text.replace('"format_version": 1', '"format_version": 99'), "format_version 99"),
-    (lambda text: text.replace('"encoder"', '"encoder_gone"'), "incomplete"),
+    (lambda text: text.replace('"encoder"', '"encoder_gone"'), "field 'encoder' is missing"),
     (lambda text: '{"hello": 1}', "not a kerasseq preprocessing file"),
 ])
 def test_corrupt_preprocessing_names_the_file(tmp_path, edit, message):

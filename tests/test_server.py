@@ -21,7 +21,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 SALES = ROOT / "tests" / "data" / "sales_20_products.csv"
-BUNDLES = [ARTIFACT, ROOT / "artifacts" / "alice-char-lstm", ROOT / "artifacts" / "sales-simplernn"]
+BUNDLES = [ARTIFACT, ROOT / "artifacts" / "alice-char-lstm", ROOT / "artifacts" / "sales-simplernn",
+           ROOT / "artifacts" / "imdb-attention"]
+HEADER_TIMEOUT, BODY_TIMEOUT = 2, 3
 
 
 def _free_port():
@@ -56,7 +58,8 @@ def server():
         from kerasseq.cli import main
         sys.exit(main(["serve", *{[str(b) for b in BUNDLES]!r}, "--port", "{port}", "--max-batch", "32",
                        "--max-delay-ms", "20", "--max-texts", "40", "--max-text-chars", "5000",
-                       "--max-body-bytes", "300000"]))
+                       "--max-body-bytes", "300000", "--header-timeout", "{HEADER_TIMEOUT}",
+                       "--body-timeout", "{BODY_TIMEOUT}"]))
     """)
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -87,7 +90,8 @@ def _metric(port, name, labels):
 
 def test_models_health_and_openapi(server):
     status, body = call(server, "GET", "/v1/models")
-    assert status == 200 and [m["name"] for m in body["models"]] == ["uci-lstm", "alice-char-lstm", "sales-simplernn"]
+    assert status == 200 and [m["name"] for m in body["models"]] == ["uci-lstm", "alice-char-lstm", "sales-simplernn",
+                                                                 "imdb-attention"]
     assert body["models"][0]["labels"] == ["negative", "positive"] and body["models"][0]["limits"]["max_texts"] == 40
     assert call(server, "GET", "/healthz") == (200, {"status": "ok"})
     assert call(server, "GET", "/readyz")[1]["ready"] is True
@@ -187,3 +191,88 @@ def test_micro_batcher_merges_within_the_delay_and_not_with_max_batch_1():
     assert asyncio.run(go(1)) == results and calls == [2] * 6  # each request alone (2 rows > 1: whole)
     with pytest.raises(ValueError, match="max_batch"):
         MicroBatcher(run, max_batch=0)
+
+
+# Issue #15: what a hostile or careless client sends never gets a 500, a reset or a held connection.
+
+def test_lone_surrogates_get_answers_not_500(server):
+    body = b'{"texts": ["bad \\ud800 movie", "fine"], "explain": true, "top": 3}'
+    status, answer = call(server, "POST", "/v1/models/imdb-attention/predict", raw=body)
+    assert status == 200 and "\ud800" in [t for t, _ in answer["predictions"][0]["top_tokens"]]
+    status, answer = call(server, "POST", "/v1/models/uci-lstm/predict", raw=b'{"texts": ["\\udc00"]}')
+    assert status == 200 and len(answer["predictions"]) == 1
+    status, answer = call(server, "POST", "/v1/models/uci-lstm/predict", raw=b'{"texts": [], "\\ud800": 1}')
+    assert status == 422 and answer["detail"].startswith("body")  # a key UTF-8 cannot hold: refused, named
+    assert _metric(server, "kerasseq_requests_total", {"endpoint": "predict", "status": "500"}) == 0
+
+
+@pytest.mark.parametrize("size", [3_000_000, 50_000_000])
+def test_oversized_bodies_from_plain_clients_read_the_413(server, size):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{server}/v1/models/uci-lstm/predict", data=b"x" * size,
+                                     headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=60)
+    assert error.value.code == 413 and "limit of 300000 bytes" in error.value.read().decode()
+
+
+def test_expect_100_continue_gets_the_413_before_sending(server):
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as s:
+        s.sendall(b"POST /v1/models/uci-lstm/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: 5000000\r\nexpect: 100-continue\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 413")
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000 + b"]" * 100_000, b'{"texts": ["caf\xe9"]}'],
+                         ids=["nested 100,000 deep", "invalid UTF-8"])
+def test_unparseable_bodies_are_422_naming_the_body(server, raw):
+    status, answer = call(server, "POST", "/v1/models/uci-lstm/predict", raw=raw)
+    assert status == 422 and answer["detail"].startswith("body:")
+
+
+def test_a_csv_text_with_a_bom_forecasts_like_the_file(server):
+    plain = call(server, "POST", "/v1/models/sales-simplernn/forecast", {"csv": SALES.read_text()})
+    assert call(server, "POST", "/v1/models/sales-simplernn/forecast", {"csv": "\ufeff" + SALES.read_text()}) == plain
+
+
+def test_clients_that_hang_up_count_as_499_not_500(server):
+    before = _metric(server, "kerasseq_requests_total", {"endpoint": "predict", "model": "uci-lstm", "status": "499"})
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server)) as s:
+            s.sendall(b"POST /v1/models/uci-lstm/predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json"
+                      b"\r\ncontent-length: 1000\r\n\r\n{\"texts\": [\"hal")
+    deadline = time.monotonic() + 10
+    while _metric(server, "kerasseq_requests_total", {"endpoint": "predict", "model": "uci-lstm",
+                                                      "status": "499"}) < before + 3:
+        assert time.monotonic() < deadline, "hang-ups not counted as 499"
+        time.sleep(0.1)
+    assert _metric(server, "kerasseq_requests_total", {"endpoint": "predict", "status": "500"}) == 0
+
+
+@pytest.mark.parametrize("sent, timeout", [
+    (b"", HEADER_TIMEOUT),  # connects and says nothing
+    (b"POST /v1/models/uci-lstm/predict HTTP/1.1\r\nHo", HEADER_TIMEOUT),  # headers, then a stall
+    (b"POST /v1/models/uci-lstm/predict HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n{", BODY_TIMEOUT),
+], ids=["silent", "slow headers", "slow body"])
+def test_slow_clients_are_disconnected_after_the_timeouts(server, sent, timeout):
+    with socket.create_connection(("127.0.0.1", server), timeout=timeout + 10) as s:
+        started = time.monotonic()
+        s.sendall(sent)
+        while True:  # a byte a second, as a slowloris client does; the server ends it
+            try:
+                if s.recv(100, socket.MSG_DONTWAIT) == b"":
+                    break
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                break
+            assert time.monotonic() - started < timeout + 8, "connection still open"
+            try:
+                s.sendall(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(1)
+    assert time.monotonic() - started >= timeout - 0.5
+    assert call(server, "GET", "/healthz")[0] == 200

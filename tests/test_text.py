@@ -7,8 +7,17 @@ import pytest
 
 from kerasseq.text import TextEncoder, Tokenizer, pad_sequences, text_to_word_sequence
 
-keras_text = pytest.importorskip("tensorflow").keras.preprocessing.text
-keras = pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def keras_text():
+    """The oracle: tf.keras 2's text module (only the comparisons need TensorFlow)."""
+    return pytest.importorskip("tensorflow").keras.preprocessing.text
+
+
+@pytest.fixture(scope="module")
+def keras():
+    return pytest.importorskip("keras")
 
 TOKENIZER_SETTINGS = [
     {},
@@ -22,7 +31,7 @@ TOKENIZER_SETTINGS = [
 
 
 @pytest.mark.parametrize("settings", TOKENIZER_SETTINGS, ids=str)
-def test_tokenizer_matches_keras(review_corpus, settings):
+def test_tokenizer_matches_keras(review_corpus, settings, keras_text):
     fit, held_out = review_corpus[: len(review_corpus) // 2], review_corpus[len(review_corpus) // 2:]
     ours = Tokenizer(**settings).fit_on_texts(fit)
     theirs = keras_text.Tokenizer(**settings)
@@ -32,7 +41,7 @@ def test_tokenizer_matches_keras(review_corpus, settings):
     assert ours.texts_to_sequences(fit[:500]) == theirs.texts_to_sequences(fit[:500])
 
 
-def test_tokenizer_refit_matches_keras(review_corpus):
+def test_tokenizer_refit_matches_keras(review_corpus, keras_text):
     ours, theirs = Tokenizer(num_words=2000, oov_token="<OOV>"), keras_text.Tokenizer(num_words=2000, oov_token="<OOV>")
     for chunk in (review_corpus[:700], review_corpus[700:1500]):
         ours.fit_on_texts(chunk)
@@ -42,7 +51,7 @@ def test_tokenizer_refit_matches_keras(review_corpus):
 
 
 @pytest.mark.parametrize("settings", [{}, {"lower": False}, {"filters": "!.", "split": "a"}], ids=str)
-def test_text_to_word_sequence_matches_keras(review_corpus, settings):
+def test_text_to_word_sequence_matches_keras(review_corpus, settings, keras_text):
     for text in review_corpus[:1000]:
         assert text_to_word_sequence(text, **settings) == keras_text.text_to_word_sequence(text, **settings)
 
@@ -81,7 +90,7 @@ PAD_SETTINGS = [
 
 
 @pytest.mark.parametrize("settings", PAD_SETTINGS, ids=str)
-def test_pad_sequences_matches_keras(review_corpus, settings):
+def test_pad_sequences_matches_keras(review_corpus, settings, keras):
     sequences = Tokenizer(num_words=3000).fit_on_texts(review_corpus).texts_to_sequences(review_corpus)
     sequences += [[], [5]]  # an empty text and a one-word one
     ours = pad_sequences(sequences, **settings)
@@ -101,7 +110,7 @@ def test_pad_sequences_rejects_bad_input():
         pad_sequences(5)
 
 
-def test_text_encoder_round_trip(review_corpus):
+def test_text_encoder_round_trip(review_corpus, keras):
     tokenizer = Tokenizer(num_words=1000, oov_token="<OOV>").fit_on_texts(review_corpus)
     encoder = TextEncoder(tokenizer, maxlen=30, padding="post", truncating="post")
     loaded = TextEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))

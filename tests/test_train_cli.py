@@ -103,7 +103,7 @@ def test_three_class_csv_trains_exports_and_predicts(tmp_path, uci, capsys):
     (["export", "no/such/bundle"], "no/such/bundle"),
     (["train", "--data", "imbd"], "unknown data source 'imbd'"),
     (["stats", "--data", "imdb", "--data-dir", "no/such/dir"], "IMDb train split not found"),
-    (["predict", str(ARTIFACT), "--file", "LATIN1"], "LATIN1 is not UTF-8 text"),
+    (["predict", str(ARTIFACT), "--file", "LATIN1"], "LATIN1 line 1 is not UTF-8 text"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("KERASSEQ_DATA", str(tmp_path))
@@ -130,12 +130,13 @@ def test_interrupted_write_leaves_no_half_bundle(tmp_path):
     out = tmp_path / "bundle"
     out.mkdir()
     (out / "old.txt").write_text("previous bundle")
+    bundle.write_json(out / bundle.PREPROCESSING, {"format": bundle.PREPROCESSING_FORMAT})  # a kerasseq bundle
     with pytest.raises(RuntimeError):
         with bundle.atomic_directory(out) as tmp:
             (tmp / "model.keras").write_text("half")
             raise RuntimeError("killed mid-write")
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
-    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt", bundle.PREPROCESSING]
     with bundle.atomic_directory(out) as tmp:
         (tmp / "new.txt").write_text("new bundle")
     assert [p.name for p in out.iterdir()] == ["new.txt"]

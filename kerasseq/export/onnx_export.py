@@ -65,6 +65,7 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         "preset": str(prep.get("preset")),
         "labels": json.dumps(labels),
         "task": prep["task"],
+        "vocab_size": str(prep["vocab_size"]),
     })
     onnx.checker.check_model(onnx_model)
     model_bytes = onnx_model.SerializeToString()
@@ -109,8 +110,10 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         report["int8"] = compare_models(model_bytes, int8_bytes, encoder.encode(samples["texts"]),
                                         np.asarray(samples["labels"], np.int64))
         extra[bundle.INT8_MODEL] = int8_bytes
+    # An int8 model made from the replaced model.onnx would be stale: it goes unless re-made now.
+    stale = [] if extra else [bundle.INT8_MODEL]
     return save_export(bundle_dir, report, model_bytes,
-                       f"ONNX output differs from Keras by {worst:.3g} (> {tolerance:g})", extra)
+                       f"ONNX output differs from Keras by {worst:.3g} (> {tolerance:g})", extra, stale)
 
 
 def graph_summary(onnx_model):
@@ -131,14 +134,16 @@ def checked_bytes(onnx_model, **props):
     return onnx_model.SerializeToString()
 
 
-def save_export(bundle_dir, report, model_bytes, failure, extra_models=None):
+def save_export(bundle_dir, report, model_bytes, failure, extra_models=None, stale=()):
     """Write `export_report.json` and, when the report passed, `model.onnx` (and `extra_models`,
-    name → bytes), each atomically; otherwise raise ExportValidationError starting with `failure`."""
+    name → bytes), each atomically, and remove the `stale` files made from the old model.onnx;
+    otherwise raise ExportValidationError starting with `failure`."""
     files = {bundle.EXPORT_REPORT: lambda path: bundle.write_json(path, report)}
     if report["passed"]:
         for name, data in {bundle.ONNX_MODEL: model_bytes, **(extra_models or {})}.items():
             files[name] = lambda path, data=data: Path(path).write_bytes(data)
-    bundle.replace_files(bundle_dir, files)
+        report["removed_stale"] = [name for name in stale if (Path(bundle_dir) / name).exists()]
+    bundle.replace_files(bundle_dir, files, remove=stale if report["passed"] else ())
     if not report["passed"]:
         raise ExportValidationError(f"{failure}; model.onnx not written, see {bundle_dir}/{bundle.EXPORT_REPORT}")
     return report

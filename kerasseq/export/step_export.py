@@ -38,7 +38,8 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     started = time.perf_counter()
     onnx_model, not_native = convert_step(model, units, opset)
     convert_seconds = time.perf_counter() - started
-    model_bytes = checked_bytes(onnx_model, preset=prep.get("preset"), task=bundle.GENERATION_TASK)
+    model_bytes = checked_bytes(onnx_model, preset=prep.get("preset"), task=bundle.GENERATION_TASK,
+                                vocabulary="".join(tokenizer.chars))
 
     import onnxruntime as ort
 

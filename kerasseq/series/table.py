@@ -1,8 +1,9 @@
 """CSV tables of numeric series: weekly sales per product and daily price histories.
 
 Every defect is an error that names the file, the row (1 = the header) and the column: a missing
-column, an empty, NaN, infinite or non-numeric cell, a bad, duplicate or out-of-order date.
-Nothing is filled in silently.
+column, an empty, NaN, infinite or non-numeric cell, a value outside its domain (a price that is
+not > 0, a negative volume or weekly sales figure, anything above MAX_VALUE), a bad, duplicate or
+out-of-order date. Nothing is filled in silently.
 """
 
 import csv
@@ -19,12 +20,14 @@ DATE_COLUMN = "Date"
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
 PRODUCT_COLUMN = "Product_Code"
 _WEEK = re.compile(r"W(\d+)")
+MAX_VALUE = 1e15  # above any real price, volume or weekly sales; larger values overflow the float32 model input
+POSITIVE = ("Open", "High", "Low", "Close")  # prices; volumes and weekly sales may be 0, never negative
 
 
 def _rows(source):
     """(name, header, data rows) of a CSV path, or of CSV text given as a str containing a newline."""
     if isinstance(source, str) and "\n" in source:
-        name, text = "<csv text>", source
+        name, text = "<csv text>", source.removeprefix("\ufeff")  # a BOM, as utf-8-sig drops from files
     else:
         path = Path(source)
         if not path.is_file():
@@ -44,7 +47,8 @@ def _rows(source):
     return name, header, rows[1:]
 
 
-def _number(name, row_no, column, cell):
+def _number(name, row_no, column, cell, positive=False):
+    """The cell's value: finite, at most MAX_VALUE, > 0 when `positive`, else >= 0."""
     try:
         value = float(cell)
     except ValueError:
@@ -52,6 +56,12 @@ def _number(name, row_no, column, cell):
     if value is None or not math.isfinite(value):
         shown = "an empty cell" if not cell.strip() else repr(cell)
         raise ValueError(f"{name} row {row_no}, column '{column}': {shown} is not a finite number")
+    if value <= 0 if positive else value < 0:
+        raise ValueError(f"{name} row {row_no}, column '{column}': {cell.strip()} is not "
+                         f"{'a positive price' if positive else 'a non-negative number'}")
+    if value > MAX_VALUE:
+        raise ValueError(f"{name} row {row_no}, column '{column}': {cell.strip()} is above {MAX_VALUE:g}, "
+                         "the largest value a forecaster accepts")
     return value
 
 
@@ -82,7 +92,7 @@ def read_price_history(source):
     dates = []
     for row_no, row in enumerate(rows, start=2):
         dates.append(_date(name, row_no, row[at[DATE_COLUMN]].strip()))
-    values = {c: np.array([_number(name, r, c, row[at[c]]) for r, row in enumerate(rows, start=2)])
+    values = {c: np.array([_number(name, r, c, row[at[c]], c in POSITIVE) for r, row in enumerate(rows, start=2)])
               for c in PRICE_COLUMNS}
     order = np.arange(len(dates))
     if len(dates) > 1 and dates[0] > dates[-1]:  # newest first: read it backwards

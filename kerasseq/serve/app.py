@@ -20,6 +20,8 @@ from kerasseq import __version__, bundle
 from kerasseq.serve.batching import MicroBatcher
 
 ENDPOINTS = ("predict", "generate", "forecast")
+DRAIN_BYTES = 64 * 2**20  # an oversized body is read and discarded up to this much before the 413 (then closed)
+PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for a body json cannot decode
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -87,8 +89,10 @@ def _endpoint(task):
 def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits=Limits()):
     """The FastAPI application serving `bundle_dirs` (see the module docstring)."""
     from fastapi import FastAPI
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.responses import PlainTextResponse
+    from starlette.exceptions import HTTPException
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
     from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -125,7 +129,8 @@ def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits
                 await model.batcher.stop()
         executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="kerasseq", version=__version__, lifespan=lifespan,
+    JSONResponse = _json_response_class()
+    app = FastAPI(title="kerasseq", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,
                   description="Recurrent text classifiers, character generators and forecasters on onnxruntime.")
     app.state.models = [m.info for m in models.values()]
 
@@ -153,6 +158,13 @@ def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits
     @app.exception_handler(RequestError)
     async def refuse(request, error):
         return JSONResponse({"detail": error.detail}, status_code=error.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, error):
+        if error.status_code == 400 and error.detail == PARSE_ERROR:  # invalid UTF-8, JSON nested too deeply
+            return JSONResponse({"detail": "body: not parseable JSON (it must be UTF-8 text, nested at most a few "
+                                           "hundred levels deep)"}, status_code=422)
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, error):
@@ -209,8 +221,7 @@ def create_app(bundle_dirs, max_batch=64, max_delay_ms=5.0, threads=None, limits
             raise RequestError(413, f"prime has {len(body.prime)} characters; the limit is {limits.max_text_chars}")
         kwargs = body.model_dump()
         text = await in_executor(lambda: model.engine.generate(**kwargs))
-        prime = model.engine.sampling["prime"] if body.prime is None else body.prime
-        return {"prime": prime, "text": text}
+        return {"prime": model.engine.prime_text(body.prime), "text": text}  # as the model read it
 
     @app.post("/v1/models/{name}/forecast")
     async def forecast(name: str, body: ForecastRequest):
@@ -259,7 +270,13 @@ class RequestMetrics:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started, status = time.perf_counter(), [500]
+        started, status, gone = time.perf_counter(), [None], [False]
+
+        async def tracking_receive():
+            message = await receive()
+            if message["type"] == "http.disconnect" and status[0] is None:
+                gone[0] = True
+            return message
 
         async def tracking_send(message):
             if message["type"] == "http.response.start":
@@ -267,9 +284,28 @@ class RequestMetrics:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, tracking_receive, tracking_send)
         finally:
-            self.observe(scope["path"], status[0], time.perf_counter() - started)
+            # 499 (nginx's "client closed request"): the client left before an answer; never a server error
+            code = CLIENT_CLOSED if gone[0] and status[0] is None else status[0] or 500
+            self.observe(scope["path"], code, time.perf_counter() - started)
+
+
+CLIENT_CLOSED = 499
+
+
+def _json_response_class():
+    """FastAPI's JSONResponse, rendering strings UTF-8 cannot encode (lone surrogates a client sent as
+    `\\ud800`) as `\\uXXXX` escapes instead of failing."""
+    from fastapi.responses import JSONResponse
+
+    from kerasseq.serve.jsontext import dumps
+
+    class SafeJSONResponse(JSONResponse):
+        def render(self, content):
+            return dumps(content).encode("utf-8")
+
+    return SafeJSONResponse
 
 
 class BodyLimit:
@@ -286,9 +322,12 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            return await self._too_large(send)
+            if headers.get(b"expect", b"").lower() == b"100-continue":
+                return await self._too_large(send, close=False)  # the client waits: it never sends the body
+            return await self._drain_then_refuse(receive, send, int(length))
         body, more = b"", True
         while more:
             message = await receive()
@@ -297,7 +336,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.limit:
-                return await self._too_large(send)
+                return await self._drain_then_refuse(receive, send, None, len(body), more)
         replayed = False
 
         async def replay():
@@ -309,8 +348,23 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send):
+    async def _drain_then_refuse(self, receive, send, length, read=0, more=True):
+        """Read and discard the body (up to DRAIN_BYTES) before answering 413, as nginx's lingering close
+        does: a client that sends its whole body before reading (urllib, requests) then reads the 413
+        instead of a connection reset. A larger body is answered at once and the connection closed."""
+        if length is not None and length > DRAIN_BYTES:
+            return await self._too_large(send, close=True)
+        while more and read <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            read += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await self._too_large(send, close=more)
+
+    async def _too_large(self, send, close):
         body = ('{"detail": "request body over the limit of %d bytes"}' % self.limit).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    "headers": headers + ([(b"connection", b"close")] if close else [])})
         await send({"type": "http.response.body", "body": body})

@@ -4,6 +4,7 @@ import numpy as np
 
 from kerasseq import bundle
 from kerasseq.serve.providers import load_session
+from kerasseq.serve.signature import check_forecaster
 from kerasseq.series import read_price_history, read_weekly_sales
 from kerasseq.series.features import warmup_days
 from kerasseq.series.prepare import complete_windows, daily_feature_matrix, prices_from_targets, weekly_inputs, windows
@@ -22,6 +23,7 @@ class Forecaster:
         self.config = bundle.read_forecast(bundle_dir)
         model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
         self.session = load_session(model_path, providers or ["CPUExecutionProvider"], threads)
+        check_forecaster(model_path, self.session, self.config)
 
     def _run(self, x):
         return self.session.run([bundle.FORECAST_OUTPUT], {bundle.SERIES_INPUT: np.asarray(x, np.float32)})[0]

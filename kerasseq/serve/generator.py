@@ -4,7 +4,8 @@ import numpy as np
 
 from kerasseq import bundle
 from kerasseq.serve.providers import load_session
-from kerasseq.serve.sampling import check_sampling, generate_ids
+from kerasseq.serve.sampling import check_sampling, iter_ids
+from kerasseq.serve.signature import check_generator
 
 
 def state_names(units):
@@ -50,10 +51,7 @@ class Generator:
         self.sampling = self.config["sampling"]
         model_path = bundle.bundle_file(bundle_dir, bundle.ONNX_MODEL)
         self.session = load_session(model_path, providers or ["CPUExecutionProvider"], threads)
-        expected = [bundle.CHAR_INPUT, *state_names(self.units)]
-        if [i.name for i in self.session.get_inputs()] != expected:
-            raise bundle.BundleError(f"{model_path} must have inputs {expected}, has "
-                                     f"{[i.name for i in self.session.get_inputs()]}")
+        check_generator(model_path, self.session, self.tokenizer, self.units, self.config.get("preset"))
         self._step = session_step(self.session, self.units)
 
     def initial_states(self, batch=1):
@@ -63,6 +61,14 @@ class Generator:
     def step(self, ids, states):
         """(logits [batch, steps, vocab], next states) for int32 ids [batch, steps] from `states`."""
         return self._step(ids, states)
+
+    def prime_text(self, prime=None, unknown=None):
+        """The prime as the model reads it: lower-cased for a lower-casing vocabulary, unknown
+        characters replaced or dropped (`unknown`), default: the preset's prime."""
+        prime = self.sampling["prime"] if prime is None else prime
+        if not isinstance(prime, str) or not prime:
+            raise ValueError("prime must be a non-empty string: the model needs a character to start from")
+        return self.tokenizer.decode(self.tokenizer.encode(prime, unknown=unknown))
 
     def generate(self, prime=None, max_chars=300, temperature=None, top_k=None, greedy=False, stop_at=None,
                  seed=None, unknown=None):
@@ -75,6 +81,11 @@ class Generator:
         is generated. `seed` makes a draw reproducible. Prime characters outside the vocabulary
         follow `unknown` ("error", "replace" by a space, "drop"; default: the bundle's, "error").
         """
+        return "".join(self.stream(prime, max_chars, temperature, top_k, greedy, stop_at, seed, unknown))
+
+    def stream(self, prime=None, max_chars=300, temperature=None, top_k=None, greedy=False, stop_at=None,
+               seed=None, unknown=None):
+        """`generate`, one character at a time as each is drawn (the arguments are checked first)."""
         prime = self.sampling["prime"] if prime is None else prime
         temperature = self.sampling["temperature"] if temperature is None else temperature
         top_k = self.sampling["top_k"] if top_k is None else top_k
@@ -89,6 +100,6 @@ class Generator:
             if not isinstance(stop_at, str) or len(stop_at) != 1:
                 raise ValueError(f"stop_at must be one character, got {stop_at!r}")
             stop_id = self.tokenizer.encode(stop_at)[0]
-        ids = generate_ids(self.step, prime_ids, self.initial_states(), max_chars, temperature, top_k, greedy,
-                           stop_id, seed)
-        return self.tokenizer.decode(ids)
+        ids = iter_ids(self.step, prime_ids, self.initial_states(), max_chars, temperature, top_k, greedy,
+                       stop_id, seed)
+        return (self.tokenizer.chars[i] for i in ids)

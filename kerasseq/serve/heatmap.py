@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 
+from kerasseq.serve.jsontext import printable
+
 COLUMNS = 12  # tokens per line
 
 
@@ -26,7 +28,7 @@ def plot_attention(explanation, path, title=None):
     fig, ax = plt.subplots(figsize=(COLUMNS * 1.05, max(1.6, 0.9 + 0.38 * lines)))
     image = ax.imshow(grid, cmap="Reds", vmin=0.0, vmax=top, aspect="auto")
     for k, token in enumerate(tokens):
-        ax.text(k % COLUMNS, k // COLUMNS, token[:14], ha="center", va="center", fontsize=8,
+        ax.text(k % COLUMNS, k // COLUMNS, printable(token[:14]), ha="center", va="center", fontsize=8,
                 color="white" if weights[k] > 0.6 * top else "black")
     ax.set_xticks([])
     ax.set_yticks([])

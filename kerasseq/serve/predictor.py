@@ -4,6 +4,9 @@ import numpy as np
 
 from kerasseq import bundle
 from kerasseq.serve.providers import default_providers, load_session
+from kerasseq.serve.signature import check_classifier
+
+BATCH_SIZE = 256  # texts encoded and run per onnxruntime call: memory stays bounded for any number of texts
 
 
 class Predictor:
@@ -13,21 +16,21 @@ class Predictor:
     quantized `model.int8.onnx` written by `kerasseq export --quantize int8`. Never imports TensorFlow.
     A model with attention pooling also answers `explain` (which tokens the prediction weighed).
     An empty string is a valid text: it encodes to an all-padding row and gets the model's
-    answer for "no words" (a defined, deterministic result).
+    answer for "no words" (a defined, deterministic result). Texts are encoded and run `batch_size`
+    at a time, so memory stays bounded however many are given.
     """
 
-    def __init__(self, bundle_dir, providers=None, int8=False, threads=None):
+    def __init__(self, bundle_dir, providers=None, int8=False, threads=None, batch_size=BATCH_SIZE):
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.bundle_dir = bundle_dir
+        self.batch_size = batch_size
         self.encoder, self.labels, self.preprocessing = bundle.read_preprocessing(bundle_dir)
         self.vocab_size = self.preprocessing["vocab_size"]
         model_path = bundle.bundle_file(bundle_dir, bundle.INT8_MODEL if int8 else bundle.ONNX_MODEL)
         self.session = load_session(model_path, providers or default_providers(), threads)
-        inputs = [i.name for i in self.session.get_inputs()]
-        outputs = [o.name for o in self.session.get_outputs()]
-        if bundle.ONNX_INPUT not in inputs or bundle.ONNX_OUTPUT not in outputs:
-            raise bundle.BundleError(f"{model_path} must have input '{bundle.ONNX_INPUT}' and output "
-                                     f"'{bundle.ONNX_OUTPUT}', has inputs {inputs} and outputs {outputs}")
-        self.has_attention = bundle.ATTENTION_OUTPUT in outputs
+        check_classifier(model_path, self.session, self.preprocessing, self.encoder.maxlen)
+        self.has_attention = bundle.ATTENTION_OUTPUT in [o.name for o in self.session.get_outputs()]
 
     @property
     def providers(self):
@@ -57,12 +60,20 @@ class Predictor:
         if not len(ids):
             empty = [np.zeros((0, len(self.labels)), np.float32), np.zeros((0, ids.shape[1]), np.float32)]
             return tuple(empty) if return_weights else empty[0]
-        outputs = self.session.run(names, {bundle.ONNX_INPUT: ids.astype(np.int32)})
+        ids = ids.astype(np.int32, copy=False)
+        chunks = [self.session.run(names, {bundle.ONNX_INPUT: ids[i:i + self.batch_size]})
+                  for i in range(0, len(ids), self.batch_size)]
+        outputs = [np.concatenate([c[k] for c in chunks]) if len(chunks) > 1 else chunks[0][k]
+                   for k in range(len(names))]
         return tuple(outputs) if return_weights else outputs[0]
 
     def predict_proba(self, texts):
         """Probabilities [n, classes] for raw texts (a str counts as one text)."""
-        return self.predict_ids(self.encode(texts))
+        texts = _text_list(texts)
+        if len(texts) <= self.batch_size:
+            return self.predict_ids(self.encode(texts))
+        return np.concatenate([self.predict_ids(self.encode(texts[i:i + self.batch_size]))
+                               for i in range(0, len(texts), self.batch_size)])
 
     def predict(self, texts):
         """One {"label", "score"} per text; `score` is the probability of `label`."""
@@ -80,6 +91,9 @@ class Predictor:
         texts = _text_list(texts)
         if not isinstance(top, int) or isinstance(top, bool) or top < 1:
             raise ValueError(f"top must be a positive int, got {top!r}")
+        if len(texts) > self.batch_size:
+            return [r for i in range(0, len(texts), self.batch_size)
+                    for r in self.explain(texts[i:i + self.batch_size], top)]
         normalized = self.encoder.normalize(texts)  # once for both the ids and the tokens
         ids = self.encoder.encode(normalized, normalized=True)
         probabilities, weights = self.predict_ids(ids, return_weights=True)

@@ -41,14 +41,16 @@ def default_providers():
 
 
 def load_session(model_path, providers, threads=None):
-    """An onnxruntime session for `model_path`, quiet (errors only), with `threads` intra-op
-    threads (default: onnxruntime's); BundleError naming the file when onnxruntime cannot load it."""
+    """An onnxruntime session for `model_path` with `threads` intra-op threads (default: onnxruntime's);
+    BundleError naming the file when onnxruntime cannot load it. Quiet: onnxruntime's own log lines are
+    off (fatal only), since every error it meets is raised as an exception with the same message."""
     import onnxruntime as ort
 
     from kerasseq.bundle import BundleError
 
+    ort.set_default_logger_severity(4)
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4
     if threads is not None:
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive int, got {threads!r}")

@@ -28,29 +28,36 @@ def next_id(logits, rng, temperature=1.0, top_k=None, greedy=False):
     logits = np.asarray(logits, np.float64)
     if greedy:
         return int(np.argmax(logits))
-    logits = logits / temperature
     if top_k is not None and top_k < len(logits):
         candidates = np.argpartition(-logits, top_k - 1)[:top_k]
     else:
         candidates = np.arange(len(logits))
-    chosen = logits[candidates]
-    p = np.exp(chosen - chosen.max())
+    # (l - max) / T is <= 0 and exactly 0 at the maximum, so no temperature over- or underflows it into
+    # NaN: a tiny T gives argmax (ties split evenly), a huge one the uniform draw.
+    with np.errstate(over="ignore", under="ignore"):
+        chosen = logits[candidates]
+        p = np.exp((chosen - chosen.max()) / temperature)
     return int(candidates[rng.choice(len(candidates), p=p / p.sum())])
 
 
 def generate_ids(step, prime_ids, states, max_chars, temperature=1.0, top_k=None, greedy=False, stop_id=None,
                  seed=None):
-    """The ids generated after `prime_ids` (at most `max_chars`, ending at `stop_id` if drawn).
+    """The ids generated after `prime_ids` (at most `max_chars`, ending at `stop_id` if drawn), as a list."""
+    return list(iter_ids(step, prime_ids, states, max_chars, temperature, top_k, greedy, stop_id, seed))
+
+
+def iter_ids(step, prime_ids, states, max_chars, temperature=1.0, top_k=None, greedy=False, stop_id=None,
+             seed=None):
+    """Yield the ids generated after `prime_ids` one by one, as each is drawn.
 
     The whole prime runs through `step` in one call; then one call per generated id, feeding the
     states back (nothing is recomputed). `seed` makes sampling reproducible.
     """
     rng = np.random.default_rng(seed)
     logits, states = step(np.asarray(prime_ids, np.int32)[None, :], states)
-    out = []
-    while True:
+    for produced in range(1, max_chars + 1):
         token = next_id(logits[0, -1], rng, temperature, top_k, greedy)
-        out.append(token)
-        if token == stop_id or len(out) >= max_chars:
-            return out
+        yield token
+        if token == stop_id or produced == max_chars:
+            return
         logits, states = step(np.array([[token]], np.int32), states)
