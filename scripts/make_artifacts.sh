@@ -12,6 +12,8 @@ kerasseq train --preset amazon-stacked-lstm --data amazon --data-dir "$data" --s
 kerasseq train --preset imdb-attention --data imdb --data-dir "$data" --seed 0 --out artifacts/imdb-attention --export
 # ~6 minutes on 2 cores: early stopping ends it when the held-out tail of the book stops improving.
 kerasseq train --preset alice-char-lstm --seed 0 --out artifacts/alice-char-lstm --export
+# ~25 minutes on 2 cores (8 epochs of ~190 s); resumable: run the same line again after an interruption.
+kerasseq train --preset warpeace-char-lstm --data-dir "$data" --seed 0 --out artifacts/warpeace-char-lstm --export
 # Forecasters (~1 minute each): the same runs as scripts/reproduce_forecasts.py's preset rows.
 kerasseq train --preset sales-simplernn --data-dir "$data" --seed 0 --out artifacts/sales-simplernn --export
 kerasseq train --preset stock-lstm --data-dir "$data" --seed 0 --out artifacts/stock-lstm --export

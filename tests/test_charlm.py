@@ -271,17 +271,17 @@ def test_generate_cli_runs_without_tensorflow(alice_bundle):
     assert wrong.returncode == 1 and "char-generation bundle" in wrong.stderr and "kerasseq generate" in wrong.stderr
 
 
-@pytest.mark.skipif(not ALICE_ARTIFACT.is_dir(), reason="artifacts/alice-char-lstm not built")
-def test_committed_alice_bundle_generates_without_tensorflow():
+@pytest.mark.parametrize("artifact", [ALICE_ARTIFACT, ROOT / "artifacts" / "warpeace-char-lstm"], ids=lambda p: p.name)
+def test_committed_generation_bundles_generate_without_tensorflow(artifact):
     result = run_python(f"""
         from kerasseq.serve import Generator
-        g = Generator({str(ALICE_ARTIFACT)!r})
+        g = Generator({str(artifact)!r})
         print(g.generate(max_chars=200, seed=0))
         assert not any(m.split(".")[0] in ("tensorflow", "keras") for m in sys.modules)
     """)
     assert result.returncode == 0, result.stderr
     words = result.stdout.split()
-    report = bundle.read_json(ALICE_ARTIFACT / bundle.EXPORT_REPORT)
+    report = bundle.read_json(artifact / bundle.EXPORT_REPORT)
     assert report["passed"] and report["greedy_equal"] and len(words) > 20
 
 

@@ -16,6 +16,11 @@ from kerasseq.serve.sampling import generate_ids
 
 TOLERANCE = 1e-4
 BATCH_SIZES = (1, 7)
+# Steps of random characters from random states in the batch check. A language model run on random
+# characters amplifies float32 rounding: on warpeace-char-lstm, Keras at batch 7 differs from Keras row by
+# row by 1.4e-5 after 8 steps, 2.0e-3 after 64 and 0.42 after 200. Eight steps check the state wiring
+# exactly; the long checks run on real text (STEP_CHARS, GREEDY_CHARS), where no such amplification occurs.
+RANDOM_STEPS = 8
 STEP_CHARS = 200  # characters fed one at a time in the per-step check
 GREEDY_CHARS = 300  # characters generated greedily by Keras and by onnxruntime, compared
 
@@ -23,8 +28,8 @@ GREEDY_CHARS = 300  # characters generated greedily by Keras and by onnxruntime,
 def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
     """Convert the step model to `model.onnx`, validate it and write `export_report.json`.
 
-    Checks: whole-sequence logits and states from random states at batch sizes 1 and 7; logits of
-    {STEP_CHARS} held-out characters fed one call each vs one Keras call over all of them; and
+    Checks: logits and states of {RANDOM_STEPS} random characters from random states at batch sizes 1
+    and 7; logits of {STEP_CHARS} held-out characters fed one call each vs one Keras call over all of them; and
     {GREEDY_CHARS} greedy characters from the bundle's prime, equal character for character.
     The report is written in every case, `model.onnx` only when all checks pass.
     """
@@ -50,8 +55,8 @@ def export_generation_bundle(bundle_dir, opset=17, tolerance=TOLERANCE, seed=0):
 
     by_batch = {}
     for b in BATCH_SIZES:
-        ids = rng.integers(0, tokenizer.vocab_size, size=(b, 64)).astype(np.int32)
-        ids[0, :min(64, len(held_out))] = held_out[:64]
+        ids = rng.integers(0, tokenizer.vocab_size, size=(b, RANDOM_STEPS)).astype(np.int32)
+        ids[0, :min(RANDOM_STEPS, len(held_out))] = held_out[:RANDOM_STEPS]
         states = [rng.normal(0, 0.5, size=(b, u)).astype(np.float32) for u in units for _ in "hc"]
         want, got = _outputs(keras_step, ids, states), _outputs(onnx_step, ids, states)
         by_batch[str(b)] = max(float(np.abs(w - g).max()) for w, g in zip(want, got))
