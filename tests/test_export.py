@@ -182,3 +182,134 @@ def test_optimized_and_int8_exports_of_a_trained_bundle(tmp_path):
     assert np.abs(float_p - int8_p).max() < 0.05
     with pytest.raises(ValueError, match="quantize"):
         export_bundle(tmp_path / "b", quantize="int4")
+
+
+# Masks of every pattern (issue #16): Keras carries the last output forward at a masked step (zeros before
+# the first unmasked one; zeros throughout for Bidirectional with return_sequences); the ONNX node must
+# give the same, natively, for post- and pre-padding, gaps mid-row and all-masked rows.
+
+def _masked_rows(rng):
+    x = rng.normal(size=(6, 7, 3)).astype(np.float32)
+    x[0, 5:] = 0  # post-padded
+    x[1, :3] = 0  # pre-padded
+    x[2, [2, 4]] = 0  # gaps mid-row
+    x[3] = 0  # nothing unmasked
+    x[4, [0, 6]] = 0  # both ends
+    return x
+
+
+MASKED_LAYERS = {
+    "lstm-sequences": lambda L: [L.LSTM(4, return_sequences=True)],
+    "lstm-last": lambda L: [L.LSTM(4)],
+    "gru-sequences": lambda L: [L.GRU(4, return_sequences=True)],
+    "gru-reset-before-sequences": lambda L: [L.GRU(4, reset_after=False, return_sequences=True)],
+    "simplernn-sequences": lambda L: [L.SimpleRNN(4, return_sequences=True)],
+    "stacked-lstm-gru": lambda L: [L.LSTM(4, return_sequences=True), L.GRU(3)],
+    "bilstm-sequences": lambda L: [L.Bidirectional(L.LSTM(4, return_sequences=True))],
+    "bigru-last": lambda L: [L.Bidirectional(L.GRU(4))],
+}
+
+
+def native_session(model, signature):
+    """(onnxruntime session, ONNX model, not_native) of `model` through kerasseq's native conversion, fed by
+    the inputs named in `signature` (a list of tf.TensorSpec); the full ONNX checker must pass."""
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    from kerasseq.export.native_rnn import convert_function, native_clone
+
+    clone, specs, not_native = native_clone(model)
+
+    @tf.function(input_signature=signature)
+    def serve(*inputs):
+        outputs = clone(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return {f"y{k}": y for k, y in enumerate(outputs)}
+
+    onnx_model = convert_function(serve, signature, specs, 17)
+    onnx.checker.check_model(onnx_model, full_check=True)
+    return ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]), onnx_model, \
+        not_native
+
+
+def _spec(name, *shape, dtype="float32"):
+    import tensorflow as tf
+
+    return tf.TensorSpec(list(shape), getattr(tf, dtype), name=name)
+
+
+@pytest.mark.parametrize("name", sorted(MASKED_LAYERS))
+def test_masked_layers_are_native_and_exact_for_every_mask_pattern(name):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, 3))
+    y = keras.layers.Masking(0.0)(inputs)
+    for layer in MASKED_LAYERS[name](keras.layers):
+        y = layer(y)
+    model = keras.Model(inputs, y)
+    session, onnx_model, not_native = native_session(model, [_spec("x", None, None, 3)])
+    ops = [node.op_type for node in onnx_model.graph.node]
+    assert not not_native and "Loop" not in ops and "Scan" not in ops
+    assert sum(op in ("LSTM", "GRU", "RNN") for op in ops) == len(MASKED_LAYERS[name](keras.layers))
+    x = _masked_rows(np.random.default_rng(1))
+    for batch in (1, 6):  # one row at a time and all together
+        got = np.concatenate([session.run(None, {"x": x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+        np.testing.assert_allclose(got, np.asarray(model(x)), atol=1e-5, rtol=0)
+
+
+def test_embedding_mask_with_gaps_and_initial_states_are_exact():
+    keras.utils.set_random_seed(0)
+    ids, h, c = keras.Input((None,), dtype="int32"), keras.Input((4,)), keras.Input((4,))
+    y = keras.layers.Embedding(20, 3, mask_zero=True)(ids)
+    y = keras.layers.LSTM(4, return_sequences=True)(y, initial_state=[h, c])
+    model = keras.Model([ids, h, c], y)
+    session, _, _ = native_session(model, [_spec("ids", None, None, dtype="int32"), _spec("h", None, 4),
+                                           _spec("c", None, 4)])
+    rng = np.random.default_rng(2)
+    x = rng.integers(1, 20, size=(4, 6)).astype(np.int32)
+    x[0, 4:] = 0
+    x[1, :2] = 0
+    x[2, [1, 3]] = 0
+    x[3] = 0
+    states = [rng.normal(size=(4, 4)).astype(np.float32) for _ in range(2)]
+    got = session.run(None, {"ids": x, "h": states[0], "c": states[1]})[0]
+    np.testing.assert_allclose(got, np.asarray(model([x, *states])), atol=1e-5, rtol=0)
+
+
+def test_initial_states_bare_and_bidirectional_are_native_and_exact():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 6, 2)).astype(np.float32)
+    inputs, state = keras.Input((6, 2)), keras.Input((3,))
+    gru = keras.Model([inputs, state], keras.layers.GRU(3)(inputs, initial_state=state))  # a bare tensor
+    s = rng.normal(size=(5, 3)).astype(np.float32)
+    session, _, _ = native_session(gru, [_spec("x", None, 6, 2), _spec("s", None, 3)])
+    np.testing.assert_allclose(session.run(None, {"x": x, "s": s})[0], np.asarray(gru([x, s])), atol=1e-5, rtol=0)
+    states = [keras.Input((2,)) for _ in range(4)]  # h, c forward, then h, c backward
+    bilstm = keras.Model([inputs, *states], keras.layers.Bidirectional(keras.layers.LSTM(2, return_sequences=True))(
+        inputs, initial_state=states))
+    values = [rng.normal(size=(5, 2)).astype(np.float32) for _ in range(4)]
+    session, onnx_model, _ = native_session(bilstm, [_spec("x", None, 6, 2)] + [_spec(f"s{k}", None, 2)
+                                                                                 for k in range(4)])
+    assert [n.op_type for n in onnx_model.graph.node].count("LSTM") == 1
+    got = session.run(None, {"x": x, **{f"s{k}": v for k, v in enumerate(values)}})[0]
+    np.testing.assert_allclose(got, np.asarray(bilstm([x, *values])), atol=1e-5, rtol=0)
+
+
+def test_recurrent_outputs_have_shapes_and_a_users_py_function_is_refused():
+    import tensorflow as tf
+
+    inputs = keras.Input((None, 2))
+    model = keras.Model(inputs, keras.layers.LSTM(3, return_sequences=True, return_state=True)(inputs))
+    _, onnx_model, _ = native_session(model, [_spec("x", None, None, 2)])  # full checker inside
+    assert [len(o.type.tensor_type.shape.dim) for o in onnx_model.graph.output] == [3, 2, 2]
+
+    class Doubled(keras.layers.Layer):
+        def call(self, t):
+            out = tf.py_function(lambda v: v * 2, [t], tf.float32)
+            out.set_shape(t.shape)
+            return out
+
+    inputs = keras.Input((5, 2))
+    model = keras.Model(inputs, keras.layers.LSTM(3)(Doubled()(inputs)))
+    with pytest.raises(ValueError, match="calls tf.py_function .*ONNX cannot run Python"):
+        native_session(model, [_spec("x", None, 5, 2)])

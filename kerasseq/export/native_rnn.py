@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 PLACEHOLDER_OP = "EagerPyFunc"
+PLACEHOLDER_NAME = "kerasseq_native_recurrent"  # in the name of every placeholder node, and no other
 
 # Keras activation name → ONNX RNN activation name.
 ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "hard_sigmoid": "HardSigmoid"}
@@ -56,6 +57,8 @@ def recurrent_node_spec(layer):
         "state_count": 2 if op == "LSTM" else 1,
         "units": int(first.units),
         "num_directions": len(directions),
+        # Keras's output at a masked step: 0 (Bidirectional with return_sequences), else the last output
+        "zero_output_for_mask": bool(getattr(first, "zero_output_for_mask", False)),
     }
 
 
@@ -135,7 +138,8 @@ def native_clone(model):
         index = len(specs)
         specs[index] = spec
         return NativeRecurrent(index, spec["units"] * spec["num_directions"], spec["return_sequences"],
-                               spec["state_count"] if spec["return_state"] else 0, name=layer.name)
+                               spec["state_count"] if spec["return_state"] else 0,
+                               zero_output_for_mask=spec["zero_output_for_mask"], name=layer.name)
 
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     originals = {layer.name: layer for layer in model.layers}
@@ -173,14 +177,22 @@ class NativeRecurrent(keras.layers.Layer):
 
     `returned_states` is 0, or how many final states the layer returns (LSTM 2, others 1);
     initial states passed to the call become the ONNX node's initial_h / initial_c.
+
+    A Keras mask (any pattern: padding on either side, gaps) is exact: each row's unmasked steps are
+    gathered to the front in order, the node runs on them with `sequence_lens`, and the output at
+    original step t is the node's output after the c_t unmasked steps up to t. At a masked step that
+    is Keras's carried-forward last output (0 before the first unmasked step), or 0 when
+    `zero_output_for_mask` (Keras's Bidirectional with return_sequences).
     """
 
-    def __init__(self, index, output_units, return_sequences, returned_states=0, **kwargs):
+    def __init__(self, index, output_units, return_sequences, returned_states=0, zero_output_for_mask=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.index = index
         self.output_units = output_units
         self.return_sequences = return_sequences
         self.returned_states = returned_states
+        self.zero_output_for_mask = zero_output_for_mask
         self.supports_masking = True
 
     def compute_output_shape(self, input_shape):
@@ -197,30 +209,36 @@ class NativeRecurrent(keras.layers.Layer):
         return [mask] + [None] * self.returned_states if self.returned_states else mask
 
     def call(self, inputs, initial_state=None, mask=None):
-        states = list(initial_state or [])
+        if initial_state is None:
+            states = []
+        elif isinstance(initial_state, (list, tuple)):
+            states = list(initial_state)
+        else:  # one bare tensor, as GRU and SimpleRNN accept
+            states = [initial_state]
         # Placeholder inputs: x, [index, has lengths, has initial states], (lengths), (states...)
         layout = tf.constant([self.index, int(mask is not None), int(bool(states))], tf.int32)
         args = [inputs, layout]
-        shift = None
         if mask is not None:
-            # Move each row's valid steps to the front (pre-padding becomes post-padding) so that
-            # ONNX `sequence_lens` describes them. A mask must be one contiguous run of steps.
+            # Unmasked steps first, in order: distinct keys (masked ones after all valid ones) sorted by TopK.
             mask = tf.cast(mask, tf.int32)
             steps = tf.shape(inputs)[1]
-            shift = tf.argmax(mask, axis=1, output_type=tf.int32)
-            order = tf.math.floormod(tf.range(steps)[None, :] + shift[:, None], steps)
+            keys = (1 - mask) * steps + tf.range(steps)[None, :]
+            order = tf.math.top_k(-keys, k=steps, sorted=True).indices
             args[0] = tf.gather(inputs, order, batch_dims=1)
             args.append(tf.reduce_sum(mask, axis=1))
         args += states
-        outs = tf.py_function(_never_called, args, Tout=[tf.float32] * (1 + self.returned_states))
+        outs = tf.py_function(_never_called, args, Tout=[tf.float32] * (1 + self.returned_states),
+                              name=PLACEHOLDER_NAME)
         shapes = self.compute_output_shape(inputs.shape)
         shapes = shapes if self.returned_states else [shapes]
         for out, shape in zip(outs, shapes):
             out.set_shape(shape)
         out = outs[0]
-        if shift is not None and self.return_sequences:
-            order = tf.math.floormod(tf.range(steps)[None, :] - shift[:, None], steps)
-            out = tf.gather(out, order, batch_dims=1)
+        if mask is not None and self.return_sequences:
+            seen = tf.cumsum(mask, axis=1)  # unmasked steps up to and including t
+            out = tf.gather(out, tf.maximum(seen - 1, 0), batch_dims=1)
+            keep = mask > 0 if self.zero_output_for_mask else seen > 0
+            out = tf.where(keep[:, :, None], out, tf.zeros_like(out))
         return [out, *outs[1:]] if self.returned_states else out
 
 
@@ -243,6 +261,8 @@ def make_handler(specs):
     from tf2onnx.graph_builder import GraphBuilder
 
     def handler(ctx, node, name, args):
+        if PLACEHOLDER_NAME not in node.name:  # a py_function of the user's own: not ours to touch
+            return
         index, has_lengths, has_states = node.inputs[1].get_tensor_value()
         spec = specs[int(index)]
         x, outputs = node.input[0], list(node.output)
@@ -254,8 +274,17 @@ def make_handler(specs):
         time_major = ctx.make_node("Transpose", [x], attr={"perm": [1, 0, 2]})
         inputs = [time_major.output[0]] + [ctx.make_const(f"{prefix}_{k}", spec[k]).output[0] for k in "WRB"]
         inputs.append(lengths)
-        for state in states:  # [batch, units] → [directions=1, batch, units]
-            inputs.append(builder.make_unsqueeze({"data": state, "axes": [0]}))
+        # Keras gives [batch, units] states: h (and c) per direction, the forward ones first; ONNX takes
+        # initial_h (and initial_c) as [directions, batch, units].
+        count = spec["state_count"]
+        if states and len(states) != count * spec["num_directions"]:
+            raise ValueError(f"layer {spec['layer']} got {len(states)} initial states, expected "
+                             f"{count * spec['num_directions']}")
+        for k in range(len(states) and count):
+            per_direction = [builder.make_unsqueeze({"data": states[d * count + k], "axes": [0]})
+                             for d in range(spec["num_directions"])]
+            inputs.append(per_direction[0] if len(per_direction) == 1
+                          else ctx.make_node("Concat", per_direction, attr={"axis": 0}).output[0])
         while inputs[-1] == "":
             inputs.pop()
         rnn = ctx.make_node(spec["op"], inputs, attr=spec["attrs"], output_count=1 + spec["state_count"],
@@ -291,4 +320,31 @@ def convert_function(function, signature, specs, opset):
                 custom_op_handlers={PLACEHOLDER_OP: (make_handler(specs), [])})
     finally:
         tf2onnx_logger.setLevel(level)
+    python_nodes = [n.name for n in onnx_model.graph.node if n.op_type in ("EagerPyFunc", "PyFunc")]
+    if python_nodes:
+        raise ValueError(f"the model calls tf.py_function (node {python_nodes[0]}): ONNX cannot run Python code; "
+                         "express that step with TensorFlow or Keras ops")
+    _complete_output_shapes(onnx_model, function.get_concrete_function(*signature))
     return onnx_model
+
+
+def _complete_output_shapes(onnx_model, concrete):
+    """Give every graph output its rank and static sizes (tf2onnx leaves none on outputs that come from a
+    placeholder, which `onnx.checker.check_model(full_check=True)` rejects); free axes get names."""
+    outputs = concrete.structured_outputs
+    if not isinstance(outputs, dict):
+        return
+    for value in onnx_model.graph.output:
+        shape = value.type.tensor_type
+        if shape.HasField("shape") or value.name not in outputs:
+            continue
+        dims = outputs[value.name].shape
+        if dims.rank is None:
+            continue
+        shape.shape.SetInParent()
+        for axis, size in enumerate(dims.as_list()):
+            dim = shape.shape.dim.add()
+            if size is None:
+                dim.dim_param = "batch" if axis == 0 else f"{value.name}_axis{axis}"
+            else:
+                dim.dim_value = size

@@ -67,7 +67,7 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
         "task": prep["task"],
         "vocab_size": str(prep["vocab_size"]),
     })
-    onnx.checker.check_model(onnx_model)
+    onnx.checker.check_model(onnx_model, full_check=True)
     model_bytes = onnx_model.SerializeToString()
     if optimize:
         model_bytes = ort_optimized(model_bytes)
@@ -130,7 +130,7 @@ def checked_bytes(onnx_model, **props):
     import onnx
 
     onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, **{k: str(v) for k, v in props.items()}})
-    onnx.checker.check_model(onnx_model)
+    onnx.checker.check_model(onnx_model, full_check=True)
     return onnx_model.SerializeToString()
 
 
