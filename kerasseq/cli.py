@@ -101,9 +101,36 @@ def _serve(args):
 
 
 def _export(args):
+    from pathlib import Path
+
+    path = Path(args.bundle)
+    if path.is_file():  # a Keras model file of the user's own
+        return _export_model(args, path)
+    if args.output:
+        raise ValueError("--output is for exporting a model file; a bundle's model.onnx is written inside it")
     from kerasseq.export import export_bundle
 
     _print_export(export_bundle(args.bundle, opset=args.opset, optimize=args.optimize, quantize=args.quantize))
+
+
+def _export_model(args, path):
+    from pathlib import Path
+
+    from kerasseq.export import to_onnx
+
+    if args.optimize or args.quantize:
+        raise ValueError("--optimize and --quantize apply to bundles; for a model file, export it first")
+    output = Path(args.output) if args.output else path.with_suffix(".onnx")
+    report = to_onnx(path, output, opset=args.opset, overwrite=args.overwrite).report
+    ops = ", ".join(f"{op} {n}" for op, n in report["op_types"].items())
+    print(f"exported {output} (opset {report['opset']}): max |onnx - keras| = {report['max_abs_diff']:.2e} over "
+          f"{sum(report['rows'].values())} rows at batch sizes {', '.join(report['max_abs_diff_by_batch_size'])}; "
+          f"recurrent nodes {report['recurrent_nodes'] or 'none'}; Loop/Scan nodes {report['loop_nodes']}")
+    print(f"op types: {ops}")
+    for layer in report["not_native"]:
+        print(f"WARNING: layer {layer['layer']} is not converted by kerasseq's native path ({layer['reason']}); "
+              "tf2onnx converts it (a Loop unless it has its own rewrite)", file=sys.stderr)
+    print(f"report written to {output.with_name(output.stem + '.export_report.json')}")
 
 
 def _print_export(report):
@@ -303,8 +330,12 @@ def build_parser():
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     p.set_defaults(run=_train)
 
-    p = command("export", help="convert a bundle's model to ONNX and validate it")
-    p.add_argument("bundle")
+    p = command("export", help="convert a bundle's model, or a .keras/.h5 model file, to ONNX and validate it")
+    p.add_argument("bundle", metavar="PATH", help="a bundle directory, or a Keras model file (.keras, .h5)")
+    p.add_argument("--output", help="model files: the ONNX file to write (default: PATH with .onnx), beside "
+                   "OUTPUT.export_report.json")
+    p.add_argument("--overwrite", action="store_true", help="model files: replace --output even if kerasseq "
+                   "did not write it")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 18 (default 17)")
     p.add_argument("--optimize", action="store_true", help="save onnxruntime's optimized graph")
     p.add_argument("--quantize", choices=["int8"], help="also write a dynamically quantized model.int8.onnx")
