@@ -20,6 +20,7 @@ PLACEHOLDER_NAME = "kerasseq_native_recurrent"  # in the name of every placehold
 ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu", "hard_sigmoid": "HardSigmoid"}
 DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 LSTM_TO_ONNX_GATES = [0, 3, 1, 2]  # Keras i, f, c, o → ONNX i, o, f, c
+MERGE_MODES = ("concat", "sum", "mul", "ave")  # Bidirectional merges built from the node's two directions
 
 
 class NotNative(ValueError):
@@ -28,15 +29,13 @@ class NotNative(ValueError):
 
 def recurrent_node_spec(layer):
     """ONNX op type, attributes and W/R/B tensors for a Keras SimpleRNN/GRU/LSTM or Bidirectional."""
-    directions = [layer]
+    directions, merge_mode = [layer], None
     if isinstance(layer, keras.layers.Bidirectional):
-        if layer.merge_mode != "concat":
-            raise NotNative(f"Bidirectional merge_mode={layer.merge_mode!r} (only 'concat' is native)")
-        directions = [layer.forward_layer, layer.backward_layer]
+        if layer.merge_mode not in MERGE_MODES:
+            raise NotNative(f"Bidirectional merge_mode={layer.merge_mode!r} (native: {', '.join(MERGE_MODES)})")
+        directions, merge_mode = [layer.forward_layer, layer.backward_layer], layer.merge_mode
         if layer.forward_layer.go_backwards or not layer.backward_layer.go_backwards:
             raise NotNative("Bidirectional with custom direction layers")
-    elif getattr(layer, "go_backwards", False):
-        raise NotNative("go_backwards=True on a single-direction layer")
     parts = [_direction_weights(d) for d in directions]
     op, attrs = parts[0][0], dict(parts[0][1])
     if any(p[0] != op or p[1] != attrs for p in parts):
@@ -57,6 +56,10 @@ def recurrent_node_spec(layer):
         "state_count": 2 if op == "LSTM" else 1,
         "units": int(first.units),
         "num_directions": len(directions),
+        "merge_mode": merge_mode,
+        "output_units": int(first.units) * (2 if merge_mode == "concat" else 1),
+        # a single layer with go_backwards reads its input (and mask) reversed: a forward node on reversed steps
+        "go_backwards": len(directions) == 1 and bool(getattr(layer, "go_backwards", False)),
         # Keras's output at a masked step: 0 (Bidirectional with return_sequences), else the last output
         "zero_output_for_mask": bool(getattr(first, "zero_output_for_mask", False)),
     }
@@ -137,9 +140,10 @@ def native_clone(model):
         spec["layer"] = layer.name
         index = len(specs)
         specs[index] = spec
-        return NativeRecurrent(index, spec["units"] * spec["num_directions"], spec["return_sequences"],
+        return NativeRecurrent(index, spec["output_units"], spec["return_sequences"],
                                spec["state_count"] if spec["return_state"] else 0,
-                               zero_output_for_mask=spec["zero_output_for_mask"], name=layer.name)
+                               zero_output_for_mask=spec["zero_output_for_mask"], go_backwards=spec["go_backwards"],
+                               name=layer.name)
 
     clone = keras.models.clone_model(model, clone_function=clone_layer)
     originals = {layer.name: layer for layer in model.layers}
@@ -186,8 +190,9 @@ class NativeRecurrent(keras.layers.Layer):
     """
 
     def __init__(self, index, output_units, return_sequences, returned_states=0, zero_output_for_mask=False,
-                 **kwargs):
+                 go_backwards=False, **kwargs):
         super().__init__(**kwargs)
+        self.go_backwards = go_backwards
         self.index = index
         self.output_units = output_units
         self.return_sequences = return_sequences
@@ -217,6 +222,9 @@ class NativeRecurrent(keras.layers.Layer):
             states = [initial_state]
         # Placeholder inputs: x, [index, has lengths, has initial states], (lengths), (states...)
         layout = tf.constant([self.index, int(mask is not None), int(bool(states))], tf.int32)
+        if self.go_backwards:  # as Keras: the steps (and the mask) read last to first, outputs in that order
+            inputs = tf.reverse(inputs, [1])
+            mask = None if mask is None else tf.reverse(mask, [1])
         args = [inputs, layout]
         if mask is not None:
             # Unmasked steps first, in order: distinct keys (masked ones after all valid ones) sorted by TopK.
@@ -243,12 +251,20 @@ class NativeRecurrent(keras.layers.Layer):
 
 
 def _merge_directions(ctx, tensor, axis, spec, prefix):
-    """Concatenate the forward and backward halves along the units axis (Keras merge_mode="concat")."""
+    """Merge the forward and backward halves (direction axis `axis`) as Keras's Bidirectional `merge_mode`:
+    concatenated along the units axis, or their sum, product or mean."""
     if spec["num_directions"] == 1:
         return tensor
     sizes = ctx.make_const(f"{prefix}_split", np.array([1, 1], np.int64))
-    halves = ctx.make_node("Split", [tensor, sizes.output[0]], attr={"axis": axis}, output_count=2)
-    return ctx.make_node("Concat", halves.output, attr={"axis": -1}).output[0]
+    halves = ctx.make_node("Split", [tensor, sizes.output[0]], attr={"axis": axis}, output_count=2).output
+    mode = spec["merge_mode"]
+    if mode == "concat":
+        return ctx.make_node("Concat", halves, attr={"axis": -1}).output[0]
+    merged = ctx.make_node("Mul" if mode == "mul" else "Add", halves).output[0]
+    if mode == "ave":
+        half = ctx.make_const(f"{prefix}_half", np.array(0.5, np.float32))
+        merged = ctx.make_node("Mul", [merged, half.output[0]]).output[0]
+    return merged
 
 
 def _never_called(*args):
