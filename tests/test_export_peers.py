@@ -77,11 +77,21 @@ CASES = {
     "lstm-global-max-pool": lambda: seq(L.LSTM(6, return_sequences=True), L.GlobalMaxPooling1D()),
     "lstm-self-attention": lambda: functional(lambda x: L.GlobalAveragePooling1D()(
         L.Attention()([h := L.LSTM(6, return_sequences=True)(x), h])), keras.Input((None, 5))),
+    "nested-models": lambda: functional(lambda x: L.Dense(2)(keras.Model(
+        y := keras.Input((None, 4)), L.LSTM(3)(L.Masking(0.0)(y)), name="inner_masked")(
+        keras.Sequential([keras.Input((None, 5)), L.Dense(4), L.GRU(4, return_sequences=True)], name="inner")(x))),
+        keras.Input((None, 5))),
     "two-inputs-two-outputs": lambda: functional(lambda a, b: [L.GRU(4, name="gru_a")(a), L.LSTM(3, name="lstm_b")(b)],
                                                  keras.Input((None, 5)), keras.Input((7, 2))),
 }
 
 RECURRENT = (L.SimpleRNN, L.GRU, L.LSTM, L.Bidirectional)
+
+
+def recurrent_layers(model):
+    """Recurrent layers of `model`, those of nested models included."""
+    return sum(recurrent_layers(layer) if isinstance(layer, keras.Model) else isinstance(layer, RECURRENT)
+               for layer in model.layers)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -91,5 +101,4 @@ def test_peer_model_exports_native_and_exact(name):
     report = to_onnx(model).report  # validates (<= 1e-5 at 1, 7, 64) and runs the full ONNX checker
     assert report["passed"] and report["max_abs_diff"] <= 1e-5
     assert report["loop_nodes"] == 0 and not report["not_native"], report["not_native"]
-    layers = sum(isinstance(layer, RECURRENT) for layer in model.layers)
-    assert sum(report["recurrent_nodes"].values()) == layers
+    assert sum(report["recurrent_nodes"].values()) == recurrent_layers(model)

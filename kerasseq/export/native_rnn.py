@@ -130,6 +130,8 @@ def native_clone(model):
     specs, not_native = {}, []
 
     def clone_layer(layer):
+        if isinstance(layer, keras.Model):  # a nested model: its recurrent layers become placeholders too
+            return copy_weights(keras.models.clone_model(layer, clone_function=clone_layer), layer)
         if not is_recurrent(layer):
             return without_cudnn(layer)
         try:
@@ -145,12 +147,14 @@ def native_clone(model):
                                zero_output_for_mask=spec["zero_output_for_mask"], go_backwards=spec["go_backwards"],
                                name=layer.name)
 
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
-    originals = {layer.name: layer for layer in model.layers}
-    for layer in clone.layers:
-        if not isinstance(layer, NativeRecurrent) and layer.weights:
-            layer.set_weights(originals[layer.name].get_weights())
-    return clone, specs, not_native
+    def copy_weights(clone, original):
+        originals = {layer.name: layer for layer in original.layers}
+        for layer in clone.layers:
+            if not isinstance(layer, (NativeRecurrent, keras.Model)) and layer.weights:
+                layer.set_weights(originals[layer.name].get_weights())
+        return clone
+
+    return copy_weights(keras.models.clone_model(model, clone_function=clone_layer), model), specs, not_native
 
 
 def cpu_clone(model):
@@ -341,7 +345,33 @@ def convert_function(function, signature, specs, opset):
         raise ValueError(f"the model calls tf.py_function (node {python_nodes[0]}): ONNX cannot run Python code; "
                          "express that step with TensorFlow or Keras ops")
     _complete_output_shapes(onnx_model, function.get_concrete_function(*signature))
+    _drop_unused_outputs(onnx_model)
     return onnx_model
+
+
+def _names_read(graph):
+    """Every tensor name a node of `graph` reads, in its subgraphs (Loop, If, Scan bodies) too."""
+    read = set()
+    for node in graph.node:
+        read.update(node.input)
+        for attribute in node.attribute:
+            for body in [attribute.g] * attribute.HasField("g") + list(attribute.graphs):
+                read |= _names_read(body)
+    return read
+
+
+def _drop_unused_outputs(onnx_model):
+    """Unname the outputs of recurrent nodes that nothing reads: ONNX leaves an unnamed optional output
+    unwritten, so a layer without return_sequences never pays for writing every step's Y."""
+    graph = onnx_model.graph
+    read = _names_read(graph) | {o.name for o in graph.output}
+    for node in graph.node:
+        if node.op_type in ("RNN", "GRU", "LSTM"):
+            names = [name if name in read else "" for name in node.output]
+            while names and names[-1] == "":
+                names.pop()
+            del node.output[:]
+            node.output.extend(names)
 
 
 def _complete_output_shapes(onnx_model, concrete):
