@@ -121,7 +121,8 @@ def _export_model(args, path):
     if args.optimize or args.quantize:
         raise ValueError("--optimize and --quantize apply to bundles; for a model file, export it first")
     output = Path(args.output) if args.output else path.with_suffix(".onnx")
-    report = to_onnx(path, output, opset=args.opset, overwrite=args.overwrite).report
+    samples = _load_samples(args.samples) if args.samples else None
+    report = to_onnx(path, output, opset=args.opset, overwrite=args.overwrite, sample_inputs=samples).report
     ops = ", ".join(f"{op} {n}" for op, n in report["op_types"].items())
     print(f"exported {output} (opset {report['opset']}): max |onnx - keras| = {report['max_abs_diff']:.2e} over "
           f"{sum(report['rows'].values())} rows at batch sizes {', '.join(report['max_abs_diff_by_batch_size'])}; "
@@ -131,6 +132,18 @@ def _export_model(args, path):
         print(f"WARNING: layer {layer['layer']} is not converted by kerasseq's native path ({layer['reason']}); "
               "tf2onnx converts it (a Loop unless it has its own rewrite)", file=sys.stderr)
     print(f"report written to {output.with_name(output.stem + '.export_report.json')}")
+
+
+def _load_samples(path):
+    """The arrays of an .npz file (no pickle), in the order of the model's inputs: arr_0, arr_1, ... as
+    np.savez writes them, or the names given to np.savez(inputs_0=..., ...) in file order."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [data[name] for name in data.files]
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--samples {path}: expected an .npz file of arrays (numpy.savez): {e}") from None
 
 
 def _print_export(report):
@@ -336,6 +349,8 @@ def build_parser():
                    "OUTPUT.export_report.json")
     p.add_argument("--overwrite", action="store_true", help="model files: replace --output even if kerasseq "
                    "did not write it")
+    p.add_argument("--samples", help="model files: an .npz of validation inputs (numpy.savez, one array per "
+                   "model input, in order) instead of the generated rows")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 18 (default 17)")
     p.add_argument("--optimize", action="store_true", help="save onnxruntime's optimized graph")
     p.add_argument("--quantize", choices=["int8"], help="also write a dynamically quantized model.int8.onnx")

@@ -99,3 +99,16 @@ def test_cli_exports_a_model_file_and_guards_its_output(tmp_path, capsys):
     assert "not an ONNX model exported by kerasseq" in capsys.readouterr().err and notes.read_text() == "not a model"
     assert main(["export", str(model_path), "--output", str(notes), "--overwrite"]) == 0
     onnx.checker.check_model(onnx.load(notes), full_check=True)
+
+
+def test_cli_validates_on_the_users_own_samples(tmp_path, capsys):
+    model_path = tmp_path / "mine.keras"
+    _models()["sequential-lstm"].save(model_path)
+    samples = tmp_path / "rows.npz"
+    np.savez(samples, np.random.default_rng(0).normal(size=(12, 6, 4)).astype(np.float32))
+    assert main(["export", str(model_path), "--samples", str(samples)]) == 0
+    assert "over 12 rows" in capsys.readouterr().out
+    assert json.loads((tmp_path / "mine.export_report.json").read_text())["rows"] == {"given": 12}
+    (tmp_path / "bad.npz").write_text("not numpy")
+    assert main(["export", str(model_path), "--samples", str(tmp_path / "bad.npz")]) == 1
+    assert "--samples" in capsys.readouterr().err
