@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from kerasseq.text import TextEncoder, Tokenizer, pad_sequences, text_to_word_sequence
+from kerasseq.text import TextEncoder, Tokenizer, pad_sequences, text_to_word_sequence, tokenizer_from_json
 
 
 
@@ -175,3 +175,25 @@ def test_encoder_tokens_line_up_with_the_ids(review_corpus, padding, truncating,
             for i, token in zip(id_row, token_row):  # each known word sits where its id is
                 if token is not None and i not in (1, 2):
                     assert i == (encoder.tokenizer.word_index[token] + getattr(encoder.tokenizer, "index_from", 0))
+
+
+@pytest.mark.parametrize("settings", TOKENIZER_SETTINGS + [{"num_words": 0}], ids=str)
+def test_keras_tokenizer_json_gives_identical_ids(review_corpus, settings, keras_text):
+    fit, held_out = review_corpus[: len(review_corpus) // 2], review_corpus[len(review_corpus) // 2:]
+    theirs = keras_text.Tokenizer(**settings)
+    theirs.fit_on_texts(fit)
+    ours = tokenizer_from_json(theirs.to_json())
+    assert ours.word_index == theirs.word_index
+    assert ours.texts_to_sequences(held_out) == theirs.texts_to_sequences(held_out)
+    assert ours.texts_to_sequences(fit[:300]) == theirs.texts_to_sequences(fit[:300])
+
+
+def test_tokenizer_from_json_refuses_what_it_cannot_read(keras_text):
+    with pytest.raises(ValueError, match="not the JSON of a Keras Tokenizer"):
+        tokenizer_from_json('{"class_name": "Something", "config": {}}')
+    with pytest.raises(ValueError, match="not the JSON of a Keras Tokenizer"):
+        tokenizer_from_json("not json")
+    char_level = keras_text.Tokenizer(char_level=True)
+    char_level.fit_on_texts(["abc"])
+    with pytest.raises(ValueError, match="char_level=True is not supported"):
+        tokenizer_from_json(char_level.to_json())

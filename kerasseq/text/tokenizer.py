@@ -137,3 +137,24 @@ def _as_text_list(texts):
         return list(texts)
     except TypeError:
         raise TypeError(f"texts must be a list of str, got {type(texts).__name__}") from None
+
+
+def tokenizer_from_json(text):
+    """A Tokenizer from the JSON of Keras's own Tokenizer (`tf.keras.preprocessing.text.Tokenizer().to_json()`,
+    also Keras 3's legacy one): the same settings and the same `word_index`, so `texts_to_sequences` gives the
+    same ids. `char_level=True` tokenizers are refused (ValueError)."""
+    try:
+        data = json.loads(text)
+        config = data["config"]
+        if data.get("class_name") != "Tokenizer":
+            raise ValueError(f"class_name is {data.get('class_name')!r}, not 'Tokenizer'")
+        if config.get("char_level"):
+            raise ValueError("char_level=True is not supported (use kerasseq.text.CharTokenizer)")
+        tokenizer = Tokenizer(num_words=config.get("num_words") or None, filters=config["filters"],
+                              lower=config["lower"], split=config["split"], oov_token=config.get("oov_token"))
+        tokenizer.document_count = int(config.get("document_count", 0))
+        tokenizer.word_counts = {str(w): int(c) for w, c in json.loads(config.get("word_counts") or "{}").items()}
+        tokenizer.word_index = {str(w): int(i) for w, i in json.loads(config["word_index"]).items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"not the JSON of a Keras Tokenizer: {type(e).__name__}: {e}") from None
+    return tokenizer
