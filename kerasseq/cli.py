@@ -146,6 +146,15 @@ def _load_samples(path):
         raise ValueError(f"--samples {path}: expected an .npz file of arrays (numpy.savez): {e}") from None
 
 
+def _bundle(args):
+    from kerasseq.export.from_keras import bundle_from_keras
+
+    labels = [label.strip() for label in args.labels.split(",")] if args.labels else None
+    _print_export(bundle_from_keras(args.model, args.keras_tokenizer, args.maxlen, args.out, args.padding,
+                                    args.truncating, labels, args.overwrite))
+    print(f"bundle written to {args.out}: kerasseq predict {args.out} \"some text\"")
+
+
 def _print_export(report):
     if report.get("task") == "forecast":
         print(f"exported model.onnx (opset {report['opset']}): max |onnx - keras| = {report['max_abs_diff']:.2e} "
@@ -356,6 +365,18 @@ def build_parser():
     p.add_argument("--quantize", choices=["int8"], help="also write a dynamically quantized model.int8.onnx")
     p.set_defaults(run=_export)
 
+    p = command("bundle", help="make a bundle from your own Keras text classifier and Keras Tokenizer JSON")
+    p.add_argument("--model", required=True, help="the classifier (.keras or .h5): int token ids in, probabilities out")
+    p.add_argument("--keras-tokenizer", required=True, help="its tokenizer: the JSON of tf.keras's "
+                   "Tokenizer.to_json()")
+    p.add_argument("--maxlen", required=True, type=_int_at_least(1), help="the sequence length it was trained on")
+    p.add_argument("--padding", choices=["pre", "post"], default="pre", help="padding side (default pre, as Keras)")
+    p.add_argument("--truncating", choices=["pre", "post"], default="pre", help="truncating side (default pre)")
+    p.add_argument("--labels", help="comma-separated class names (default: negative,positive)")
+    p.add_argument("--out", required=True, help="the bundle directory: new, empty or a kerasseq bundle")
+    p.add_argument("--overwrite", action="store_true", help="replace --out even if it is not a kerasseq bundle")
+    p.set_defaults(run=_bundle)
+
     p = command("predict", help="label raw texts with a bundle's ONNX model")
     p.add_argument("bundle")
     p.add_argument("texts", nargs="*", help="texts to label")
@@ -442,7 +463,7 @@ def main(argv=None):
     level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"]) if os.environ["TF_CPP_MIN_LOG_LEVEL"].isdigit() else 0
     if not args.debug:
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's; every bad input gets its own error
-    filtered = _native_logs_filtered(level) if level and args.command in ("train", "export") else _no_filter()
+    filtered = _native_logs_filtered(level) if level and args.command in ("train", "export", "bundle") else _no_filter()
     try:
         with filtered:
             args.run(args)

@@ -112,3 +112,38 @@ def test_cli_validates_on_the_users_own_samples(tmp_path, capsys):
     (tmp_path / "bad.npz").write_text("not numpy")
     assert main(["export", str(model_path), "--samples", str(tmp_path / "bad.npz")]) == 1
     assert "--samples" in capsys.readouterr().err
+
+
+def test_a_users_model_and_keras_tokenizer_become_a_served_bundle(tmp_path, uci, capsys):
+    """Bring your own: a Keras classifier trained on Keras Tokenizer ids, its tokenizer's to_json(), and
+    `kerasseq bundle` → a bundle whose Predictor gives the ids and scores Keras gives, without TensorFlow."""
+    from keras.src.legacy.preprocessing.text import Tokenizer as KerasTokenizer
+
+    from kerasseq.serve import Predictor
+
+    texts, labels = list(uci.texts[:600]), np.asarray(uci.labels[:600])
+    keras_tokenizer = KerasTokenizer(num_words=500, oov_token="<OOV>")
+    keras_tokenizer.fit_on_texts(texts)
+    ids = keras.utils.pad_sequences(keras_tokenizer.texts_to_sequences(texts), maxlen=20, padding="post")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), L.Embedding(500, 8, mask_zero=True),
+                              L.Bidirectional(L.GRU(8)), L.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    model.fit(ids, labels, epochs=2, verbose=0)
+    model.save(tmp_path / "mine.keras")
+    (tmp_path / "tokenizer.json").write_text(keras_tokenizer.to_json())
+    out = tmp_path / "bundle"
+    assert main(["bundle", "--model", str(tmp_path / "mine.keras"), "--keras-tokenizer", str(tmp_path / "tokenizer.json"),
+                 "--maxlen", "20", "--padding", "post", "--truncating", "post", "--out", str(out)]) == 0
+    assert "max |onnx - keras|" in capsys.readouterr().out
+    predictor = Predictor(out)
+    held_out = list(uci.texts[600:900])
+    want_ids = keras.utils.pad_sequences(keras_tokenizer.texts_to_sequences(held_out), maxlen=20, padding="post",
+                                         truncating="post")
+    np.testing.assert_array_equal(predictor.encode(held_out), want_ids)
+    np.testing.assert_allclose(predictor.predict_proba(held_out)[:, 1], np.asarray(model(want_ids))[:, 0], atol=1e-5)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("keep")
+    assert main(["bundle", "--model", str(tmp_path / "mine.keras"), "--keras-tokenizer", str(tmp_path / "tokenizer.json"),
+                 "--maxlen", "20", "--out", str(tmp_path / "project")]) == 1
+    assert (tmp_path / "project" / "notes.txt").read_text() == "keep"
