@@ -197,3 +197,14 @@ def test_tokenizer_from_json_refuses_what_it_cannot_read(keras_text):
     char_level.fit_on_texts(["abc"])
     with pytest.raises(ValueError, match="char_level=True is not supported"):
         tokenizer_from_json(char_level.to_json())
+
+
+@pytest.mark.parametrize("settings", TOKENIZER_SETTINGS, ids=str)
+def test_index_word_and_sequences_to_texts_match_keras(review_corpus, settings, keras_text):
+    theirs = keras_text.Tokenizer(**settings)
+    theirs.fit_on_texts(review_corpus[:1500])
+    ours = Tokenizer(**settings).fit_on_texts(review_corpus[:1500])
+    assert ours.index_word == theirs.index_word
+    sequences = theirs.texts_to_sequences(review_corpus[1500:1800]) + [[0, 1, 2, 10**6], []]
+    assert ours.sequences_to_texts(sequences) == theirs.sequences_to_texts(sequences)
+    assert tokenizer_from_json(theirs.to_json()).sequences_to_texts(sequences) == theirs.sequences_to_texts(sequences)

@@ -86,6 +86,28 @@ class Tokenizer:
         return encoded
 
     @property
+    def index_word(self):
+        """id → word, the inverse of `word_index`."""
+        return {i: w for w, i in self.word_index.items()}
+
+    def sequences_to_texts(self, sequences):
+        """Texts from id sequences, as Keras's Tokenizer gives them: each id's word joined by spaces; ids at or
+        above `num_words`, and unknown ids, become the OOV token (or are left out without one)."""
+        index_word = self.index_word
+        oov = index_word.get(self.word_index.get(self.oov_token)) if self.oov_token is not None else None
+        texts = []
+        for sequence in sequences:
+            words = []
+            for i in sequence:
+                word = index_word.get(int(i))
+                if word is None or (self.num_words and int(i) >= self.num_words):
+                    word = oov
+                if word is not None:
+                    words.append(word)
+            texts.append(" ".join(words))
+        return texts
+
+    @property
     def vocab_size(self):
         """The number of ids `texts_to_sequences` can produce, padding id 0 included."""
         size = len(self.word_index) + 1
