@@ -6,6 +6,7 @@ Every error becomes one line on stderr and exit status 1, never a traceback (`--
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -463,7 +464,12 @@ def main(argv=None):
     level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"]) if os.environ["TF_CPP_MIN_LOG_LEVEL"].isdigit() else 0
     if not args.debug:
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy's; every bad input gets its own error
-    filtered = _native_logs_filtered(level) if level and args.command in ("train", "export", "bundle") else _no_filter()
+    if level and args.command in ("train", "export", "bundle"):  # the commands that load TensorFlow
+        from kerasseq.quiet import native_logs_filtered
+
+        filtered = native_logs_filtered(level)
+    else:
+        filtered = contextlib.nullcontext()
     try:
         with filtered:
             args.run(args)
@@ -482,18 +488,6 @@ def main(argv=None):
         print(f"kerasseq {args.command}: error: {message.splitlines()[0]}", file=sys.stderr)
         return 1
     return 0
-
-
-def _native_logs_filtered(level):
-    from kerasseq.quiet import native_logs_filtered
-
-    return native_logs_filtered(level)
-
-
-def _no_filter():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ ROUNDS = 5
 
 
 def exporters():
-    import keras
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -51,7 +50,6 @@ def exporters():
             model.export(str(path), format="onnx", verbose=False)
             return onnx.load(str(path)).SerializeToString()
 
-    del keras
     return {"kerasseq": kerasseq_export, "tf2onnx": plain_tf2onnx, "keras export": keras_export}
 
 

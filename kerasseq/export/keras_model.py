@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasseq import __version__
-
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-5
 BATCH_SIZES = (1, 7, 64)
@@ -55,17 +53,11 @@ def to_onnx(model, path=None, *, opset=DEFAULT_OPSET, input_names=None, output_n
     the result is saved there (see `ExportResult.save`). `sample_inputs` (a list of arrays, one per
     input) replaces the generated validation rows.
     """
-    import keras
-    import onnx
-
     from kerasseq.export.native_rnn import convert_function, cpu_clone, native_clone
-    from kerasseq.export.onnx_export import _versions, cuda_fallback_nodes, graph_summary
+    from kerasseq.export.onnx_export import _versions, check_export_setup, cuda_fallback_nodes, graph_summary, \
+        tag_and_check
 
-    if not isinstance(opset, int) or not 13 <= opset <= 18:
-        raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(f"export traces the model with TensorFlow (tf2onnx), but KERAS_BACKEND is "
-                           f"{keras.backend.backend()!r}: run it with KERAS_BACKEND=tensorflow")
+    check_export_setup(opset)
     if path is not None:
         _check_output(path, overwrite)  # before the work, not after it
     model = _load(model)
@@ -88,9 +80,7 @@ def to_onnx(model, path=None, *, opset=DEFAULT_OPSET, input_names=None, output_n
         copy.CopyFrom(value)
     del onnx_model.graph.output[:]
     onnx_model.graph.output.extend(copies)
-    onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, "task": "keras-model",
-                                             "keras_model": model.name})
-    onnx.checker.check_model(onnx_model, full_check=True)
+    tag_and_check(onnx_model, task="keras-model", keras_model=model.name)
     report = {
         "opset": opset,
         **graph_summary(onnx_model),
@@ -242,13 +232,15 @@ def _graph_tensors(model):
 
 def _all_layers(model):
     """Every layer of `model`, nested models and wrapped layers (Bidirectional, TimeDistributed) included."""
+    import keras
+
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):
             yield from _all_layers(layer)
-        for inner in ("forward_layer", "backward_layer", "layer"):
-            if isinstance(getattr(layer, inner, None), object) and hasattr(getattr(layer, inner, None), "weights"):
-                yield getattr(layer, inner)
+        for wrapped in ("forward_layer", "backward_layer", "layer"):
+            if isinstance(getattr(layer, wrapped, None), keras.layers.Layer):
+                yield getattr(layer, wrapped)
 
 
 def _check_exportable(model):

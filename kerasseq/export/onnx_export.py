@@ -29,19 +29,14 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
     next to the float model's. The report is written in every case; the models only when
     validation passes (otherwise ExportValidationError is raised).
     """
-    import keras
     import onnx
 
     from kerasseq.export.native_rnn import cpu_clone
     from kerasseq.models import load_model
 
-    if not isinstance(opset, int) or not 13 <= opset <= 18:
-        raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
+    check_export_setup(opset)
     if quantize not in (None, "int8"):
         raise ValueError(f'quantize must be None or "int8", got {quantize!r}')
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(f"export traces the model with TensorFlow (tf2onnx), but KERAS_BACKEND is "
-                           f"{keras.backend.backend()!r}: run it with KERAS_BACKEND=tensorflow")
     task = bundle.read_task(bundle_dir)
     if task != "text-classification" and (optimize or quantize):
         raise ValueError("optimize and quantize apply to text-classification bundles only")
@@ -60,15 +55,8 @@ def export_bundle(bundle_dir, opset=DEFAULT_OPSET, tolerance=TOLERANCE, seed=0, 
     started = time.perf_counter()
     onnx_model, not_native = convert(model, opset)
     convert_seconds = time.perf_counter() - started
-    onnx.helper.set_model_props(onnx_model, {
-        "kerasseq_version": __version__,
-        "preset": str(prep.get("preset")),
-        "labels": json.dumps(labels),
-        "task": prep["task"],
-        "vocab_size": str(prep["vocab_size"]),
-    })
-    onnx.checker.check_model(onnx_model, full_check=True)
-    model_bytes = onnx_model.SerializeToString()
+    model_bytes = checked_bytes(onnx_model, preset=prep.get("preset"), labels=json.dumps(labels), task=prep["task"],
+                                vocab_size=prep["vocab_size"])
     if optimize:
         model_bytes = ort_optimized(model_bytes)
         onnx_model = onnx.load_from_string(model_bytes)
@@ -124,14 +112,29 @@ def graph_summary(onnx_model):
             "recurrent_nodes": {op: op_types[op] for op in ("RNN", "GRU", "LSTM") if op in op_types}}
 
 
-def checked_bytes(onnx_model, **props):
-    """The serialized model after tagging it (`kerasseq_version` and `props` as metadata) and
-    running the ONNX checker."""
+def check_export_setup(opset):
+    """A clear error unless `opset` is one tf2onnx supports and Keras runs on TensorFlow (which tf2onnx traces)."""
+    import keras
+
+    if not isinstance(opset, int) or not 13 <= opset <= 18:
+        raise ValueError(f"opset must be an int from 13 to 18 (tf2onnx's range), got {opset!r}")
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"export traces the model with TensorFlow (tf2onnx), but KERAS_BACKEND is "
+                           f"{keras.backend.backend()!r}: run it with KERAS_BACKEND=tensorflow")
+
+
+def tag_and_check(onnx_model, **props):
+    """`onnx_model` tagged (`kerasseq_version` and `props` as metadata) after the full ONNX checker passed."""
     import onnx
 
     onnx.helper.set_model_props(onnx_model, {"kerasseq_version": __version__, **{k: str(v) for k, v in props.items()}})
     onnx.checker.check_model(onnx_model, full_check=True)
-    return onnx_model.SerializeToString()
+    return onnx_model
+
+
+def checked_bytes(onnx_model, **props):
+    """The serialized model after `tag_and_check`."""
+    return tag_and_check(onnx_model, **props).SerializeToString()
 
 
 def save_export(bundle_dir, report, model_bytes, failure, extra_models=None, stale=()):

@@ -302,8 +302,8 @@ def _json_response_class():
     from kerasseq.serve.jsontext import dumps
 
     class SafeJSONResponse(JSONResponse):
-        def render(self, content):
-            return dumps(content).encode("utf-8")
+        def render(self, content):  # FastAPI's own settings: compact, NaN refused
+            return dumps(content, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
     return SafeJSONResponse
 

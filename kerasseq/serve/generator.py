@@ -65,10 +65,14 @@ class Generator:
     def prime_text(self, prime=None, unknown=None):
         """The prime as the model reads it: lower-cased for a lower-casing vocabulary, unknown
         characters replaced or dropped (`unknown`), default: the preset's prime."""
+        return self.tokenizer.decode(self.tokenizer.encode(self._prime(prime), unknown=unknown))
+
+    def _prime(self, prime):
+        """`prime`, or the preset's when None; ValueError unless a non-empty string."""
         prime = self.sampling["prime"] if prime is None else prime
         if not isinstance(prime, str) or not prime:
             raise ValueError("prime must be a non-empty string: the model needs a character to start from")
-        return self.tokenizer.decode(self.tokenizer.encode(prime, unknown=unknown))
+        return prime
 
     def generate(self, prime=None, max_chars=300, temperature=None, top_k=None, greedy=False, stop_at=None,
                  seed=None, unknown=None):
@@ -86,12 +90,10 @@ class Generator:
     def stream(self, prime=None, max_chars=300, temperature=None, top_k=None, greedy=False, stop_at=None,
                seed=None, unknown=None):
         """`generate`, one character at a time as each is drawn (the arguments are checked first)."""
-        prime = self.sampling["prime"] if prime is None else prime
         temperature = self.sampling["temperature"] if temperature is None else temperature
         top_k = self.sampling["top_k"] if top_k is None else top_k
         top_k = check_sampling(max_chars, temperature, top_k, self.tokenizer.vocab_size)
-        if not isinstance(prime, str) or not prime:
-            raise ValueError("prime must be a non-empty string: the model needs a character to start from")
+        prime = self._prime(prime)
         prime_ids = self.tokenizer.encode(prime, unknown=unknown)
         if len(prime_ids) == 0:
             raise ValueError(f"prime {prime!r} has no character of the vocabulary left after dropping unknown ones")

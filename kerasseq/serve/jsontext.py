@@ -3,16 +3,18 @@
 import json
 
 
-def dumps(obj):
-    """`obj` as JSON text, non-ASCII characters as they are; when it holds lone surrogates (a JSON
-    `"\\ud800"` escape from a client, undecodable bytes in a command-line argument), which UTF-8 cannot
-    encode, every non-ASCII character is written as a `\\uXXXX` escape instead: the text round-trips
-    exactly and never fails to encode."""
-    text = json.dumps(obj, ensure_ascii=False)
+def dumps(obj, **options):
+    """`obj` as JSON text (`options` as for json.dumps), non-ASCII characters as they are; when it holds lone
+    surrogates (a JSON `"\\ud800"` escape from a client, undecodable bytes in a command-line argument), which
+    UTF-8 cannot encode, every non-ASCII character is written as a `\\uXXXX` escape instead: the text
+    round-trips exactly and never fails to encode."""
+    text = json.dumps(obj, ensure_ascii=False, **options)
+    if text.isascii():  # the common case: nothing to encode to find out
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj)
+        return json.dumps(obj, **options)
     return text
 
 
