@@ -112,6 +112,12 @@ def test_cli_validates_on_the_users_own_samples(tmp_path, capsys):
     (tmp_path / "bad.npz").write_text("not numpy")
     assert main(["export", str(model_path), "--samples", str(tmp_path / "bad.npz")]) == 1
     assert "--samples" in capsys.readouterr().err
+    np.savez(tmp_path / "wrong.npz", np.zeros((3, 6, 7), np.float32))  # 7 features where the model takes 4
+    assert main(["export", str(model_path), "--samples", str(tmp_path / "wrong.npz")]) == 1
+    assert "inputs[0] has shape [3, 6, 7]; the model's input takes ['batch', 'any', 4]" in capsys.readouterr().err
+    (tmp_path / "corrupt.keras").write_bytes(b"PK\x03\x04garbage")
+    assert main(["export", str(tmp_path / "corrupt.keras")]) == 1
+    assert "Keras could not load this model file" in capsys.readouterr().err
 
 
 def test_a_users_model_and_keras_tokenizer_become_a_served_bundle(tmp_path, uci, capsys):

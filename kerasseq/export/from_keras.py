@@ -28,7 +28,10 @@ def bundle_from_keras(model_path, tokenizer_json, maxlen, out, padding="pre", tr
         text = Path(tokenizer_json).read_text(encoding="utf-8")
     except OSError as e:
         raise FileNotFoundError(f"--keras-tokenizer {tokenizer_json}: {e.strerror}") from None
-    tokenizer = tokenizer_from_json(text)
+    try:
+        tokenizer = tokenizer_from_json(text)
+    except ValueError as e:
+        raise ValueError(f"--keras-tokenizer {tokenizer_json}: {e}") from None
     encoder = TextEncoder(tokenizer, maxlen, padding, truncating)
     model = _load(model_path)
     inputs, outputs = _graph_tensors(model)

@@ -113,7 +113,7 @@ def validate(keras_model, onnx_model, inputs=None, *, batch_sizes=BATCH_SIZES, t
     from kerasseq.export.onnx_export import ExportValidationError
 
     keras_model = _load(keras_model)
-    groups = {"given": [np.asarray(x) for x in inputs]} if inputs is not None else sample_inputs(keras_model)
+    groups = {"given": _given_inputs(keras_model, inputs)} if inputs is not None else sample_inputs(keras_model)
     data = onnx_model if isinstance(onnx_model, bytes) else onnx_model.SerializeToString()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
@@ -145,6 +145,21 @@ def validate(keras_model, onnx_model, inputs=None, *, batch_sizes=BATCH_SIZES, t
 
 
 _validate = validate  # to_onnx's `validate` argument hides the function
+
+
+def _given_inputs(model, inputs):
+    """The user's validation arrays, one per model input, each of the input's rank and static sizes."""
+    arrays = [np.asarray(x) for x in inputs]
+    expected, _ = _graph_tensors(model)
+    if len(arrays) != len(expected):
+        raise ValueError(f"validation inputs: the model takes {len(expected)} input(s), got {len(arrays)} array(s)")
+    for k, (array, tensor) in enumerate(zip(arrays, expected)):
+        shape = ["batch", *tensor.shape[1:]]
+        if array.ndim != len(shape) or any(s is not None and not isinstance(s, str) and s != n
+                                           for s, n in zip(shape, array.shape)) or not len(array):
+            raise ValueError(f"validation inputs[{k}] has shape {list(array.shape)}; the model's input takes "
+                             f"{[s if s is not None else 'any' for s in shape]} with at least one row")
+    return arrays
 
 
 def _max_diff(got, want, name, batch, kind):
@@ -212,11 +227,14 @@ def _load(model):
         raise FileNotFoundError(f"model file not found: {path}")
     if path.suffix not in (".keras", ".h5"):
         raise ValueError(f"{path}: expected a .keras or .h5 model file")
-    if path.suffix == ".keras":
-        from kerasseq.models import load_model
+    try:
+        if path.suffix == ".keras":
+            from kerasseq.models import load_model
 
-        return load_model(path)
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+            return load_model(path)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # Keras's own errors for a corrupt file (one says "File not found" for a bad zip)
+        raise ValueError(f"{path}: Keras could not load this model file: {str(e).splitlines()[0]}") from None
 
 
 def _graph_tensors(model):
